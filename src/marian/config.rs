@@ -1,0 +1,426 @@
+//! Typed views of a Marian checkpoint's `config.json` and `generation_config.json`.
+//!
+//! Every field that changes the model's arithmetic is read and checked: a value this engine does
+//! not implement is an error naming the field, never a silently different model.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+/// The feed-forward activation of a Marian checkpoint (`activation_function`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `swish` / `silu`: x * sigmoid(x), the opus-mt default.
+    Swish,
+    /// `relu`.
+    Relu,
+    /// `gelu`: the exact, erf-based GELU (PyTorch's default).
+    Gelu,
+    /// `gelu_new` / `gelu_pytorch_tanh` / `gelu_fast`: the tanh approximation.
+    GeluTanh,
+}
+
+impl Activation {
+    fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "swish" | "silu" => Self::Swish,
+            "relu" => Self::Relu,
+            "gelu" => Self::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
+            other => bail!(
+                "activation_function {other:?} is not supported (expected swish, silu, relu, gelu, gelu_new)"
+            ),
+        })
+    }
+}
+
+/// The architecture of a Marian checkpoint, from `config.json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MarianConfig {
+    /// Hidden size of every layer.
+    pub d_model: usize,
+    /// Number of encoder layers.
+    pub encoder_layers: usize,
+    /// Number of decoder layers.
+    pub decoder_layers: usize,
+    /// Attention heads in each encoder layer.
+    pub encoder_attention_heads: usize,
+    /// Attention heads in each decoder layer.
+    pub decoder_attention_heads: usize,
+    /// Inner size of the encoder feed-forward block.
+    pub encoder_ffn_dim: usize,
+    /// Inner size of the decoder feed-forward block.
+    pub decoder_ffn_dim: usize,
+    /// Feed-forward activation.
+    pub activation: Activation,
+    /// Whether token embeddings are multiplied by sqrt(d_model).
+    pub scale_embedding: bool,
+    /// Rows of the sinusoidal position table: the longest sequence the model accepts.
+    pub max_position_embeddings: usize,
+    /// Source (and, when shared, target) vocabulary size.
+    pub vocab_size: usize,
+    /// Target vocabulary size (equal to `vocab_size` when embeddings are shared).
+    pub decoder_vocab_size: usize,
+    /// Padding token id.
+    pub pad_token_id: u32,
+    /// End-of-sentence token id.
+    pub eos_token_id: u32,
+    /// First token fed to the decoder.
+    pub decoder_start_token_id: u32,
+}
+
+/// Decoding defaults a checkpoint ships, from `generation_config.json` (or, for older
+/// checkpoints, the same keys in `config.json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    /// Beam width; 1 means greedy search.
+    pub num_beams: usize,
+    /// Total length limit including the decoder start token, as transformers counts it.
+    pub max_length: usize,
+    /// Limit on generated tokens; overrides `max_length` when set.
+    pub max_new_tokens: Option<usize>,
+    /// Generated tokens before EOS is allowed.
+    pub min_new_tokens: usize,
+    /// Exponent of the length normalisation of beam scores.
+    pub length_penalty: f32,
+    /// When beam search stops (transformers' `early_stopping`).
+    pub early_stopping: EarlyStopping,
+    /// Single tokens that may never be generated (transformers' `bad_words_ids`).
+    pub bad_words_ids: Vec<u32>,
+    /// Token forced at the last allowed step, so that every output ends with it.
+    pub forced_eos_token_id: Option<u32>,
+    /// Whether log-probabilities are normalised again after the logits processors.
+    pub renormalize_logits: bool,
+    /// Hypotheses returned per input.
+    pub num_return_sequences: usize,
+}
+
+/// transformers' `early_stopping`: when a beam search row may stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyStopping {
+    /// `true`: as soon as `num_beams` hypotheses are finished.
+    Always,
+    /// `false` (the default): when the best running beam, scored at its current length, cannot
+    /// beat the worst finished hypothesis.
+    Heuristic,
+    /// `"never"`: only when no running beam can possibly beat the finished ones.
+    Never,
+}
+
+impl MarianConfig {
+    /// Reads and checks `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let json: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?;
+        Self::from_json(&json)
+            .with_context(|| format!("{}: unsupported model config", path.display()))
+    }
+
+    /// Builds the config from parsed `config.json`, rejecting what this engine cannot run.
+    pub fn from_json(json: &Value) -> Result<Self> {
+        let fields = Fields(json);
+        if let Some(model_type) = fields.str_opt("model_type")? {
+            if model_type != "marian" {
+                bail!(
+                    "model_type {model_type:?} is not supported: traduire runs Marian checkpoints"
+                );
+            }
+        }
+        // Legacy BART-style switches that opus-mt configs carry: they must keep Marian's layout.
+        fields.require_bool("normalize_before", false)?;
+        fields.require_bool("normalize_embedding", false)?;
+        fields.require_bool("add_final_layer_norm", false)?;
+        fields.require_bool("static_position_embeddings", true)?;
+        fields.require_bool("add_bias_logits", false)?;
+        fields.require_bool("is_encoder_decoder", true)?;
+        fields.require_bool("tie_word_embeddings", true)?;
+        fields.require_bool("share_encoder_decoder_embeddings", true)?;
+
+        let vocab_size = fields.usize("vocab_size")?;
+        let decoder_vocab_size = fields
+            .usize_opt("decoder_vocab_size")?
+            .unwrap_or(vocab_size);
+        if decoder_vocab_size != vocab_size {
+            bail!(
+                "decoder_vocab_size {decoder_vocab_size} differs from vocab_size {vocab_size}: \
+                 separate target embeddings are not supported"
+            );
+        }
+        let config = Self {
+            d_model: fields.usize("d_model")?,
+            encoder_layers: fields.usize("encoder_layers")?,
+            decoder_layers: fields.usize("decoder_layers")?,
+            encoder_attention_heads: fields.usize("encoder_attention_heads")?,
+            decoder_attention_heads: fields.usize("decoder_attention_heads")?,
+            encoder_ffn_dim: fields.usize("encoder_ffn_dim")?,
+            decoder_ffn_dim: fields.usize("decoder_ffn_dim")?,
+            activation: Activation::parse(fields.str_opt("activation_function")?.unwrap_or("gelu"))
+                .context("activation_function")?,
+            scale_embedding: fields.bool_opt("scale_embedding")?.unwrap_or(false),
+            max_position_embeddings: fields.usize("max_position_embeddings")?,
+            vocab_size,
+            decoder_vocab_size,
+            pad_token_id: fields.id("pad_token_id")?,
+            eos_token_id: fields.id("eos_token_id")?,
+            decoder_start_token_id: fields.id("decoder_start_token_id")?,
+        };
+        for (name, heads) in [
+            ("encoder_attention_heads", config.encoder_attention_heads),
+            ("decoder_attention_heads", config.decoder_attention_heads),
+        ] {
+            if heads == 0 || config.d_model % heads != 0 {
+                bail!(
+                    "{name} = {heads} does not divide d_model = {}",
+                    config.d_model
+                );
+            }
+        }
+        for (name, id) in [
+            ("pad_token_id", config.pad_token_id),
+            ("eos_token_id", config.eos_token_id),
+            ("decoder_start_token_id", config.decoder_start_token_id),
+        ] {
+            if id as usize >= vocab_size {
+                bail!("{name} = {id} is outside the vocabulary (vocab_size = {vocab_size})");
+            }
+        }
+        Ok(config)
+    }
+}
+
+impl GenerationConfig {
+    /// Reads the decoding defaults: `generation_config.json` when it exists, with `config.json`
+    /// supplying keys it lacks (older checkpoints keep them there).
+    pub fn from_files(config_json: &Path, generation_config_json: Option<&Path>) -> Result<Self> {
+        let read = |path: &Path| -> Result<Value> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{}: not valid JSON", path.display()))
+        };
+        let mut merged = read(config_json)?;
+        let mut source = config_json;
+        if let Some(path) = generation_config_json {
+            let generation = read(path)?;
+            if let (Value::Object(base), Value::Object(over)) = (&mut merged, generation) {
+                base.extend(over);
+            }
+            source = path;
+        }
+        Self::from_json(&merged)
+            .with_context(|| format!("{}: unsupported generation config", source.display()))
+    }
+
+    /// Builds the decoding defaults from merged config JSON, rejecting options we do not
+    /// implement (sampling, repetition penalties, ...).
+    pub fn from_json(json: &Value) -> Result<Self> {
+        let fields = Fields(json);
+        fields.require_bool("do_sample", false)?;
+        fields.require_f64("repetition_penalty", 1.0)?;
+        fields.require_f64("diversity_penalty", 0.0)?;
+        fields.require_usize("no_repeat_ngram_size", 0)?;
+        fields.require_usize("encoder_no_repeat_ngram_size", 0)?;
+        fields.require_usize("num_beam_groups", 1)?;
+        if let Some(v) = json.get("forced_bos_token_id") {
+            if !v.is_null() {
+                bail!("forced_bos_token_id = {v} is not supported");
+            }
+        }
+        let mut bad_words_ids = Vec::new();
+        if let Some(v) = json.get("bad_words_ids") {
+            if !v.is_null() {
+                let lists: Vec<Vec<u32>> = serde_json::from_value(v.clone())
+                    .context("bad_words_ids must be a list of lists of token ids")?;
+                for list in lists {
+                    match list.as_slice() {
+                        [id] => bad_words_ids.push(*id),
+                        _ => bail!(
+                            "bad_words_ids entry {list:?}: only single-token bad words are supported"
+                        ),
+                    }
+                }
+            }
+        }
+        let early_stopping = match json.get("early_stopping") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => EarlyStopping::Heuristic,
+            Some(Value::Bool(true)) => EarlyStopping::Always,
+            Some(Value::String(s)) if s == "never" => EarlyStopping::Never,
+            Some(other) => bail!("early_stopping = {other} is not supported"),
+        };
+        let num_beams = fields.usize_opt("num_beams")?.unwrap_or(1).max(1);
+        Ok(Self {
+            num_beams,
+            max_length: fields.usize_opt("max_length")?.unwrap_or(20),
+            max_new_tokens: fields.usize_opt("max_new_tokens")?,
+            min_new_tokens: fields.usize_opt("min_new_tokens")?.unwrap_or(0),
+            length_penalty: fields.f64_opt("length_penalty")?.unwrap_or(1.0) as f32,
+            early_stopping,
+            bad_words_ids,
+            forced_eos_token_id: fields.id_opt("forced_eos_token_id")?,
+            renormalize_logits: fields.bool_opt("renormalize_logits")?.unwrap_or(false),
+            num_return_sequences: fields
+                .usize_opt("num_return_sequences")?
+                .unwrap_or(1)
+                .max(1),
+        })
+    }
+}
+
+/// Typed access to JSON fields, with errors that name the field.
+struct Fields<'a>(&'a Value);
+
+impl Fields<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    fn usize_opt(&self, name: &str) -> Result<Option<usize>> {
+        self.get(name)
+            .map(|v| {
+                v.as_u64()
+                    .map(|n| n as usize)
+                    .with_context(|| format!("{name} must be a non-negative integer, found {v}"))
+            })
+            .transpose()
+    }
+
+    fn usize(&self, name: &str) -> Result<usize> {
+        self.usize_opt(name)?
+            .with_context(|| format!("{name} is missing"))
+    }
+
+    fn id_opt(&self, name: &str) -> Result<Option<u32>> {
+        // Some configs write a list of ids; traduire supports a single one.
+        match self.get(name) {
+            Some(Value::Array(items)) if items.len() == 1 => {
+                Fields(&serde_json::json!({ name: items[0].clone() })).id_opt(name)
+            }
+            Some(Value::Array(items)) => bail!("{name} = {items:?}: only one id is supported"),
+            _ => Ok(self.usize_opt(name)?.map(|n| n as u32)),
+        }
+    }
+
+    fn id(&self, name: &str) -> Result<u32> {
+        self.id_opt(name)?
+            .with_context(|| format!("{name} is missing"))
+    }
+
+    fn bool_opt(&self, name: &str) -> Result<Option<bool>> {
+        self.get(name)
+            .map(|v| {
+                v.as_bool()
+                    .with_context(|| format!("{name} must be true or false, found {v}"))
+            })
+            .transpose()
+    }
+
+    fn f64_opt(&self, name: &str) -> Result<Option<f64>> {
+        self.get(name)
+            .map(|v| {
+                v.as_f64()
+                    .with_context(|| format!("{name} must be a number, found {v}"))
+            })
+            .transpose()
+    }
+
+    fn str_opt(&self, name: &str) -> Result<Option<&str>> {
+        self.get(name)
+            .map(|v| {
+                v.as_str()
+                    .with_context(|| format!("{name} must be a string, found {v}"))
+            })
+            .transpose()
+    }
+
+    fn require_bool(&self, name: &str, supported: bool) -> Result<()> {
+        match self.bool_opt(name)? {
+            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            _ => Ok(()),
+        }
+    }
+
+    fn require_f64(&self, name: &str, supported: f64) -> Result<()> {
+        match self.f64_opt(name)? {
+            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            _ => Ok(()),
+        }
+    }
+
+    fn require_usize(&self, name: &str, supported: usize) -> Result<()> {
+        match self.usize_opt(name)? {
+            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn opus_config() -> Value {
+        json!({
+            "activation_function": "swish", "d_model": 512, "decoder_attention_heads": 8,
+            "decoder_ffn_dim": 2048, "decoder_layers": 6, "decoder_start_token_id": 59513,
+            "decoder_vocab_size": 59514, "encoder_attention_heads": 8, "encoder_ffn_dim": 2048,
+            "encoder_layers": 6, "eos_token_id": 0, "forced_eos_token_id": 0,
+            "max_position_embeddings": 512, "model_type": "marian", "normalize_before": false,
+            "normalize_embedding": false, "num_beams": 4, "pad_token_id": 59513,
+            "scale_embedding": true, "share_encoder_decoder_embeddings": true,
+            "static_position_embeddings": true, "vocab_size": 59514, "bad_words_ids": [[59513]],
+            "max_length": 512
+        })
+    }
+
+    #[test]
+    fn reads_opus_mt_fr_en() {
+        let c = MarianConfig::from_json(&opus_config()).unwrap();
+        assert_eq!(c.d_model, 512);
+        assert_eq!(c.activation, Activation::Swish);
+        assert_eq!(c.pad_token_id, 59513);
+        let g = GenerationConfig::from_json(&opus_config()).unwrap();
+        assert_eq!(g.num_beams, 4);
+        assert_eq!(g.bad_words_ids, vec![59513]);
+        assert_eq!(g.forced_eos_token_id, Some(0));
+        assert_eq!(g.early_stopping, EarlyStopping::Heuristic);
+    }
+
+    #[test]
+    fn unsupported_values_name_the_field() {
+        for (field, value) in [
+            ("normalize_before", json!(true)),
+            ("activation_function", json!("tanh")),
+            ("model_type", json!("bart")),
+            ("encoder_attention_heads", json!(7)),
+            ("d_model", json!("big")),
+        ] {
+            let mut c = opus_config();
+            c[field] = value;
+            let err = format!("{:#}", MarianConfig::from_json(&c).unwrap_err());
+            assert!(err.contains(field), "{err}");
+        }
+        for (field, value) in [
+            ("do_sample", json!(true)),
+            ("no_repeat_ngram_size", json!(3)),
+            ("bad_words_ids", json!([[1, 2]])),
+            ("early_stopping", json!("sometimes")),
+        ] {
+            let mut c = opus_config();
+            c[field] = value;
+            let err = format!("{:#}", GenerationConfig::from_json(&c).unwrap_err());
+            assert!(err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let mut c = opus_config();
+        c.as_object_mut().unwrap().remove("d_model");
+        let err = format!("{:#}", MarianConfig::from_json(&c).unwrap_err());
+        assert!(err.contains("d_model is missing"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The Marian translation engine: checkpoint config, the candle model, and decoding.
+
+pub mod config;
+pub mod generate;
+pub mod model;
+
+pub use config::{Activation, EarlyStopping, GenerationConfig, MarianConfig};
+pub use generate::{generate, DecodeOptions, Hypothesis};
+pub use model::{DecoderState, MarianModel};

@@ -1,0 +1,202 @@
+//! Sentences in, translations out: deduplication, tokenisation, long-sentence splitting,
+//! length-sorted batches, generation and detokenisation, with results in input order.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device};
+
+use crate::batching::{plan_batches, BatchLimits};
+use crate::long_sentence::split_long_sentence;
+use crate::marian::{generate, DecodeOptions, MarianModel};
+use crate::tokenizer::MarianTokenizer;
+
+/// One translated sentence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translation {
+    /// The English text.
+    pub text: String,
+    /// Length-normalised log-probability of the best hypothesis (mean over the parts of a split
+    /// sentence).
+    pub score: f32,
+}
+
+/// What the translator reports while it works; the caller decides how to show it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A sentence had more than `limit` tokens and was translated in `parts` pieces.
+    LongSentenceSplit {
+        /// The sentence, as given.
+        sentence: String,
+        /// Its token count.
+        tokens: usize,
+        /// The limit it exceeded.
+        limit: usize,
+        /// How many parts it was cut into.
+        parts: usize,
+    },
+    /// A batch finished: `units` more model inputs are translated, of `total` in this call.
+    BatchDone {
+        /// Inputs translated by this batch.
+        units: usize,
+        /// Inputs in this call.
+        total: usize,
+    },
+}
+
+/// Settings of a [`Translator`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranslatorOptions {
+    /// Search settings.
+    pub decode: DecodeOptions,
+    /// Batch limits.
+    pub batch: BatchLimits,
+    /// Sentences with more source tokens than this are split at clause boundaries.
+    pub max_sentence_tokens: usize,
+}
+
+/// A loaded model and tokenizer, ready to translate sentences.
+pub struct Translator {
+    model: MarianModel,
+    tokenizer: MarianTokenizer,
+}
+
+/// The pieces of a unique sentence sent to the model.
+struct Unit {
+    sentence: usize,
+    ids: Vec<u32>,
+}
+
+impl Translator {
+    /// Loads the model and tokenizer files of a checkpoint folder.
+    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+        let tokenizer = MarianTokenizer::from_dir(dir)?;
+        let model = MarianModel::load(dir, device, dtype)?;
+        if tokenizer.vocab_size() > model.config().vocab_size {
+            anyhow::bail!(
+                "{}: the tokenizer has {} ids but the model only {}",
+                dir.display(),
+                tokenizer.vocab_size(),
+                model.config().vocab_size
+            );
+        }
+        Ok(Self { model, tokenizer })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &MarianModel {
+        &self.model
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &MarianTokenizer {
+        &self.tokenizer
+    }
+
+    /// The checkpoint's decoding defaults as options.
+    pub fn default_decode_options(&self) -> DecodeOptions {
+        DecodeOptions::from_generation(self.model.generation_config())
+    }
+
+    /// Translates sentences; returns one translation per input, in order. A sentence that
+    /// occurs several times is translated once.
+    pub fn translate(
+        &self,
+        sentences: &[&str],
+        options: &TranslatorOptions,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<Translation>> {
+        // Unique sentences, in first-occurrence order.
+        let mut unique: Vec<&str> = Vec::new();
+        let mut index_of: HashMap<&str, usize> = HashMap::new();
+        let slots: Vec<usize> = sentences
+            .iter()
+            .map(|&s| {
+                *index_of.entry(s).or_insert_with(|| {
+                    unique.push(s);
+                    unique.len() - 1
+                })
+            })
+            .collect();
+
+        let units = self.make_units(&unique, options.max_sentence_tokens, on_event)?;
+        let lengths: Vec<usize> = units.iter().map(|u| u.ids.len()).collect();
+        let mut outputs: Vec<Option<(Vec<u32>, f32)>> = vec![None; units.len()];
+        for batch in plan_batches(&lengths, options.batch)? {
+            let sources: Vec<Vec<u32>> = batch.iter().map(|&i| units[i].ids.clone()).collect();
+            let hypotheses = generate(&self.model, &sources, &options.decode)?;
+            for (&unit, hyps) in batch.iter().zip(hypotheses) {
+                let best = hyps
+                    .into_iter()
+                    .next()
+                    .context("the search returned no hypothesis")?;
+                outputs[unit] = Some((best.ids, best.score));
+            }
+            on_event(Event::BatchDone {
+                units: batch.len(),
+                total: units.len(),
+            });
+        }
+
+        // Join the parts of each unique sentence, then fan out to every occurrence.
+        let mut texts: Vec<Vec<String>> = vec![Vec::new(); unique.len()];
+        let mut scores: Vec<Vec<f32>> = vec![Vec::new(); unique.len()];
+        for (unit, output) in units.iter().zip(outputs) {
+            let (ids, score) = output.context("a batch left a sentence untranslated")?;
+            texts[unit.sentence].push(self.tokenizer.decode(&ids)?);
+            scores[unit.sentence].push(score);
+        }
+        let translations: Vec<Translation> = texts
+            .into_iter()
+            .zip(scores)
+            .map(|(parts, scores)| Translation {
+                text: parts
+                    .iter()
+                    .map(|p| p.trim())
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                score: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
+            })
+            .collect();
+        Ok(slots.into_iter().map(|i| translations[i].clone()).collect())
+    }
+
+    fn make_units(
+        &self,
+        unique: &[&str],
+        limit: usize,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<Unit>> {
+        let positions = self.model.config().max_position_embeddings;
+        let limit = limit.clamp(2, positions);
+        let mut units = Vec::with_capacity(unique.len());
+        for (sentence, &text) in unique.iter().enumerate() {
+            let ids = self.tokenizer.encode(text)?;
+            if ids.len() <= limit {
+                units.push(Unit { sentence, ids });
+                continue;
+            }
+            let mut count =
+                |piece: &str| -> Result<usize> { Ok(self.tokenizer.encode(piece)?.len()) };
+            let parts = split_long_sentence(text, limit, &mut count)?;
+            on_event(Event::LongSentenceSplit {
+                sentence: text.to_string(),
+                tokens: ids.len(),
+                limit,
+                parts: parts.len(),
+            });
+            for range in parts {
+                let ids = self.tokenizer.encode(&text[range])?;
+                // A single character can still exceed a tiny limit; never drop text, but never
+                // exceed the model's positions either.
+                if ids.len() > positions {
+                    anyhow::bail!("a piece of a long sentence still has {} tokens", ids.len());
+                }
+                units.push(Unit { sentence, ids });
+            }
+        }
+        Ok(units)
+    }
+}

@@ -1,0 +1,76 @@
+//! Tab-separated values: header `doc paragraph sentence fr en score`, one row per sentence.
+//!
+//! `doc` is the document name as given ("-" for stdin); `paragraph` and `sentence` are 0-based
+//! indices. Backslash, tab, newline and CR inside fields are written as `\\`, `\t`, `\n`, `\r`,
+//! so every row is one line with exactly six fields.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use super::{finite_score, for_each_sentence, BilingualDocument, DocumentWriter, Sink};
+
+pub(crate) struct TsvWriter {
+    out: Sink,
+    header_written: bool,
+}
+
+impl TsvWriter {
+    pub(crate) fn new(out: Sink) -> TsvWriter {
+        TsvWriter {
+            out,
+            header_written: false,
+        }
+    }
+
+    fn write_header(&mut self) -> std::io::Result<()> {
+        if !self.header_written {
+            writeln!(self.out, "doc\tparagraph\tsentence\tfr\ten\tscore")?;
+            self.header_written = true;
+        }
+        Ok(())
+    }
+}
+
+impl DocumentWriter for TsvWriter {
+    fn write_document(&mut self, doc: &BilingualDocument) -> Result<()> {
+        let describe = self.out.describe();
+        self.write_header()
+            .with_context(|| format!("writing TSV to {describe}"))?;
+        let name = escape_field(&doc.name);
+        let out = &mut self.out;
+        for_each_sentence(doc, |p, s, _kind, sentence| {
+            writeln!(
+                out,
+                "{name}\t{p}\t{s}\t{}\t{}\t{:?}",
+                escape_field(&sentence.fr),
+                escape_field(&sentence.en),
+                // Debug prints a float as a float ("1.0", not "1"), as in JSONL.
+                finite_score(sentence.score)
+            )
+        })
+        .with_context(|| format!("writing TSV to {describe}"))
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        // Even an empty run produces a well-formed file with its header.
+        let describe = self.out.describe();
+        self.write_header()
+            .with_context(|| format!("writing TSV to {describe}"))?;
+        self.out.finish()
+    }
+}
+
+fn escape_field(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out
+}

@@ -1,0 +1,285 @@
+//! Parity with Hugging Face transformers on tiny random Marian checkpoints.
+//!
+//! `scripts/make_model_fixtures.py` saved two randomly initialised checkpoints and what
+//! transformers computes with them (encoder states, first-step logits, greedy and beam search
+//! ids and scores, alone and in padded batches). These models translate into nonsense: they
+//! exist to prove that our arithmetic and search equal the reference implementation.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device};
+use serde_json::Value;
+use traduire::marian::{generate, DecodeOptions, EarlyStopping, Hypothesis, MarianModel};
+
+const MODELS: [&str; 2] = ["tiny-swish", "tiny-relu"];
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/marian")
+        .join(name)
+}
+
+struct Case {
+    name: &'static str,
+    model: MarianModel,
+    reference: Value,
+}
+
+fn load(name: &'static str) -> Case {
+    let dir = fixture_dir(name);
+    let model = MarianModel::load(&dir, &Device::Cpu, DType::F32).expect("fixture model loads");
+    let text = std::fs::read_to_string(dir.join("reference.json")).expect("reference.json");
+    Case {
+        name,
+        model,
+        reference: serde_json::from_str(&text).expect("reference.json parses"),
+    }
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .expect("an id list")
+        .iter()
+        .map(|x| x.as_u64().expect("an id") as u32)
+        .collect()
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("a float list")
+        .iter()
+        .map(|x| x.as_f64().expect("a float") as f32)
+        .collect()
+}
+
+fn inputs(case: &Case) -> Vec<Vec<u32>> {
+    case.reference["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(ids)
+        .collect()
+}
+
+fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0f32;
+    for (g, w) in got.iter().zip(want) {
+        let err = (g - w).abs() / w.abs().max(1.0);
+        worst = worst.max(err);
+    }
+    assert!(worst <= tol, "{what}: max relative error {worst} > {tol}");
+}
+
+fn options(case: &Case, settings: &Value) -> DecodeOptions {
+    let mut o = DecodeOptions::from_generation(case.model.generation_config());
+    o.num_beams = settings["num_beams"].as_u64().unwrap_or(1) as usize;
+    o.num_return_sequences = settings["num_return_sequences"].as_u64().unwrap_or(1) as usize;
+    o.max_new_tokens = settings["max_new_tokens"].as_u64().unwrap() as usize;
+    o.length_penalty = settings["length_penalty"].as_f64().unwrap_or(1.0) as f32;
+    o.min_new_tokens = settings["min_new_tokens"].as_u64().unwrap_or(0) as usize;
+    o.early_stopping = match settings["early_stopping"].as_bool() {
+        Some(true) => EarlyStopping::Always,
+        _ => EarlyStopping::Heuristic,
+    };
+    o
+}
+
+fn check_hyps(what: &str, got: &[Hypothesis], want: &Value) {
+    let want = want.as_array().unwrap();
+    assert_eq!(got.len(), want.len(), "{what}: number of hypotheses");
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.ids, ids(&w["ids"]), "{what}: hypothesis {k} ids");
+        assert_close(
+            &format!("{what}: hypothesis {k} score"),
+            &[g.score],
+            &[w["score"].as_f64().unwrap() as f32],
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn encoder_states_match_transformers() {
+    for name in MODELS {
+        let case = load(name);
+        let inputs = inputs(&case);
+        for entry in case.reference["encoder"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            let (ids, mask) = case.model.pad_sources(&[inputs[i].clone()]).unwrap();
+            let hidden = case.model.encode(&ids, &mask).unwrap();
+            let got = hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_close(
+                &format!("{name} encoder input {i}"),
+                &got,
+                &floats(&entry["hidden"]),
+                1e-4,
+            );
+        }
+        // A padded batch: only real (unpadded) positions must match.
+        let batch = &case.reference["encoder_batch"];
+        let members: Vec<Vec<u32>> = batch["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| inputs[i.as_u64().unwrap() as usize].clone())
+            .collect();
+        let (ids, mask) = case.model.pad_sources(&members).unwrap();
+        let hidden = case.model.encode(&ids, &mask).unwrap();
+        let (b, len, d) = hidden.dims3().unwrap();
+        let got = hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let want = floats(&batch["hidden"]);
+        for (row, member) in members.iter().enumerate().take(b) {
+            let range = row * len * d..(row * len + member.len()) * d;
+            assert_close(
+                &format!("{name} padded encoder row {row}"),
+                &got[range.clone()],
+                &want[range],
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn first_step_logits_match_transformers() {
+    for name in MODELS {
+        let case = load(name);
+        let inputs = inputs(&case);
+        let start = case.model.config().decoder_start_token_id;
+        for entry in case.reference["first_step_logits"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            let (ids, mask) = case.model.pad_sources(&[inputs[i].clone()]).unwrap();
+            let encoded = case.model.encode(&ids, &mask).unwrap();
+            let mut state = case.model.start_decoding(&encoded, &mask, 1, 1).unwrap();
+            let logits = case.model.decode_step(&mut state, &[start]).unwrap();
+            let got = logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_close(
+                &format!("{name} logits input {i}"),
+                &got,
+                &floats(&entry["logits"]),
+                1e-4,
+            );
+        }
+    }
+}
+
+#[test]
+fn greedy_matches_transformers_alone_and_batched() {
+    for name in MODELS {
+        let case = load(name);
+        let inputs = inputs(&case);
+        let opts = options(&case, &case.reference["settings"]["greedy"]);
+        let mut alone = Vec::new();
+        for entry in case.reference["greedy"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            let got = generate(&case.model, &[inputs[i].clone()], &opts).unwrap();
+            let hyp = &got[0][0];
+            assert_eq!(hyp.ids, ids(&entry["ids"]), "{name} greedy input {i}");
+            assert_close(
+                &format!("{name} greedy score {i}"),
+                &[hyp.score],
+                &[entry["score"].as_f64().unwrap() as f32],
+                1e-4,
+            );
+            alone.push(hyp.ids.clone());
+        }
+        assert!(alone.len() >= 30, "{name}: at least 30 greedy cases");
+        let batched: Vec<Vec<u32>> = inputs
+            .chunks(8)
+            .flat_map(|chunk| generate(&case.model, chunk, &opts).unwrap())
+            .map(|hyps| hyps[0].ids.clone())
+            .collect();
+        assert_eq!(
+            batched, alone,
+            "{name}: batched greedy ids equal unbatched ids"
+        );
+        for entry in case.reference["greedy_batched"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            assert_eq!(
+                batched[i],
+                ids(&entry["ids"]),
+                "{name} transformers batched greedy {i}"
+            );
+        }
+        // One batch of everything gives the same ids again.
+        let all: Vec<Vec<u32>> = generate(&case.model, &inputs, &opts)
+            .unwrap()
+            .into_iter()
+            .map(|h| h[0].ids.clone())
+            .collect();
+        assert_eq!(all, alone, "{name}: one big batch equals unbatched");
+    }
+}
+
+#[test]
+fn beam_search_matches_transformers_alone_and_batched() {
+    for name in MODELS {
+        let case = load(name);
+        let inputs = inputs(&case);
+        let opts = options(&case, &case.reference["settings"]["beam"]);
+        let mut alone = Vec::new();
+        for entry in case.reference["beam"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            let got = generate(&case.model, &[inputs[i].clone()], &opts).unwrap();
+            check_hyps(&format!("{name} beam input {i}"), &got[0], &entry["hyps"]);
+            alone.push(got[0].iter().map(|h| h.ids.clone()).collect::<Vec<_>>());
+        }
+        assert!(alone.len() >= 30, "{name}: at least 30 beam cases");
+        let batched: Vec<Vec<Hypothesis>> = inputs
+            .chunks(8)
+            .flat_map(|chunk| generate(&case.model, chunk, &opts).unwrap())
+            .collect();
+        for entry in case.reference["beam_batched"].as_array().unwrap() {
+            let i = entry["input"].as_u64().unwrap() as usize;
+            check_hyps(
+                &format!("{name} batched beam input {i}"),
+                &batched[i],
+                &entry["hyps"],
+            );
+            let batched_ids: Vec<Vec<u32>> = batched[i].iter().map(|h| h.ids.clone()).collect();
+            assert_eq!(
+                batched_ids, alone[i],
+                "{name}: batched beam ids equal unbatched ({i})"
+            );
+        }
+    }
+}
+
+#[test]
+fn beam_options_match_transformers() {
+    for name in MODELS {
+        let case = load(name);
+        let inputs = inputs(&case);
+        for group in case.reference["beam_options"].as_array().unwrap() {
+            let opts = options(&case, &group["settings"]);
+            for entry in group["results"].as_array().unwrap() {
+                let i = entry["input"].as_u64().unwrap() as usize;
+                let got = generate(&case.model, &[inputs[i].clone()], &opts).unwrap();
+                check_hyps(
+                    &format!("{name} {} input {i}", group["settings"]),
+                    &got[0],
+                    &entry["hyps"],
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fixtures_are_real() {
+    // Guard against an empty or truncated reference silently passing the loops above.
+    for name in MODELS {
+        let case = load(name);
+        assert_eq!(case.name, name);
+        assert!(case.reference["encoder"].as_array().unwrap().len() >= 3);
+        assert!(
+            case.reference["first_step_logits"]
+                .as_array()
+                .unwrap()
+                .len()
+                >= 3
+        );
+        assert!(case.reference["beam_options"].as_array().unwrap().len() >= 2);
+    }
+}
