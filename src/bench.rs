@@ -49,44 +49,60 @@ impl Workload {
         Self { sentences }
     }
 
-    /// Reads a workload file: JSON token ids (see [`Workload`]) when it parses as such,
+    /// Reads a workload file: JSON token ids (see [`Workload`]) when it starts with `{`,
     /// otherwise French text, one sentence per line, tokenised with `tokenizer`.
     pub fn from_file(path: &Path, tokenizer: &MarianTokenizer) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading workload {}", path.display()))?;
-        let workload = if text.trim_start().starts_with('{') {
-            let w: Workload = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{}: expected {{\"sentences\": [[id, ...], ...]}}",
-                    path.display()
-                )
-            })?;
-            for (i, s) in w.sentences.iter().enumerate() {
-                if s.last() != Some(&tokenizer.eos_id()) {
-                    bail!(
-                        "{}: sentence {i} does not end with </s> (id {})",
-                        path.display(),
-                        tokenizer.eos_id()
-                    );
-                }
-            }
-            w
-        } else {
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            Self {
-                sentences: tokenizer.encode_batch(&lines)?,
-            }
+        let text = read_workload(path)?;
+        if text.trim_start().starts_with('{') {
+            return Self::from_json(path, &text, tokenizer.eos_id());
+        }
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let workload = Self {
+            sentences: tokenizer.encode_batch(&lines)?,
         };
-        if workload.sentences.is_empty() {
+        workload.check_not_empty(path)?;
+        Ok(workload)
+    }
+
+    /// Reads a JSON token-id workload (see [`Workload`]); every sentence must end with `eos`.
+    pub fn from_json_file(path: &Path, eos: u32) -> Result<Self> {
+        Self::from_json(path, &read_workload(path)?, eos)
+    }
+
+    fn from_json(path: &Path, text: &str, eos: u32) -> Result<Self> {
+        let workload: Workload = serde_json::from_str(text).with_context(|| {
+            format!(
+                "{}: expected {{\"sentences\": [[id, ...], ...]}}",
+                path.display()
+            )
+        })?;
+        for (i, s) in workload.sentences.iter().enumerate() {
+            if s.last() != Some(&eos) {
+                bail!(
+                    "{}: sentence {i} does not end with </s> (id {eos})",
+                    path.display()
+                );
+            }
+        }
+        workload.check_not_empty(path)?;
+        Ok(workload)
+    }
+
+    fn check_not_empty(&self, path: &Path) -> Result<()> {
+        if self.sentences.is_empty() {
             bail!("{}: the workload has no sentences", path.display());
         }
-        Ok(workload)
+        Ok(())
     }
 
     /// Total source tokens, EOS included.
     pub fn source_tokens(&self) -> usize {
         self.sentences.iter().map(Vec::len).sum()
     }
+}
+
+fn read_workload(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading workload {}", path.display()))
 }
 
 /// How the benchmark batches and decodes.

@@ -170,6 +170,17 @@ const MAX_HEADING_CHARS: usize = 120;
 
 fn classify(text: &str, para: &Paragraph, first_of_several: bool) -> ParagraphKind {
     let first_line = para.lines.first().map_or("", |l| &text[l.clone()]);
+    if let Some(line) = para.lines.first() {
+        let line_begin = text[..line.start].rfind(['\n', '\r']).map_or(0, |i| i + 1);
+        let prefix = text[line_begin..line.start].trim_start();
+        if markdown_heading_marker(prefix) == Some(prefix.len()) && !prefix.is_empty() {
+            return if first_of_several {
+                ParagraphKind::Title
+            } else {
+                ParagraphKind::Heading
+            };
+        }
+    }
     if list_marker_len(first_line).is_some() {
         return ParagraphKind::ListItem;
     }
@@ -183,6 +194,17 @@ fn classify(text: &str, para: &Paragraph, first_of_several: bool) -> ParagraphKi
     } else {
         ParagraphKind::Paragraph
     }
+}
+
+/// The length of a Markdown ATX heading marker (`#` to `######`, then spaces) opening `line`.
+fn markdown_heading_marker(line: &str) -> Option<usize> {
+    let hashes = line.bytes().take_while(|&b| b == b'#').count();
+    if !(1..=6).contains(&hashes) {
+        return None;
+    }
+    let rest = &line[hashes..];
+    let spaces = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    (spaces > 0).then_some(hashes + spaces)
 }
 
 fn ends_with_punctuation(line: &str) -> bool {
@@ -224,8 +246,13 @@ fn blocks(text: &str) -> Vec<Vec<Range<usize>>> {
     for line in lines(text) {
         let content = &text[line.clone()];
         let trimmed_start = content.trim_start();
-        let start = line.start + (content.len() - trimmed_start.len());
+        let mut start = line.start + (content.len() - trimmed_start.len());
         let end = start + trimmed_start.trim_end().len();
+        // A Markdown heading marker ("## ") is layout, not text to translate: it stays in the
+        // gap before the line's content.
+        if let Some(marker) = markdown_heading_marker(trimmed_start) {
+            start = (start + marker).min(end);
+        }
         if end > start {
             current.push(start..end);
         } else if !current.is_empty() {
@@ -286,4 +313,32 @@ fn sentences_in(text: &str, piece: Range<usize>) -> Vec<Sentence> {
             span: piece.start + r.start..piece.start + r.end,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_heading_markers_stay_out_of_sentences() {
+        let text = "# Le titre\n\nUne phrase. Une autre.\n\n## Une section\n\nFin.\n".to_string();
+        let doc = Document::parse(text.clone(), &SegmentOptions::default());
+        let sentences: Vec<&str> = doc.sentences().map(|(_, _, s)| s).collect();
+        assert_eq!(
+            sentences,
+            vec![
+                "Le titre",
+                "Une phrase.",
+                "Une autre.",
+                "Une section",
+                "Fin."
+            ]
+        );
+        assert_eq!(doc.paragraphs[0].kind, ParagraphKind::Title);
+        assert_eq!(doc.paragraphs[2].kind, ParagraphKind::Heading);
+        assert_eq!(doc.rebuild(), text);
+        // A hashtag is not a heading.
+        let doc = Document::parse("#paris brille.".to_string(), &SegmentOptions::default());
+        assert_eq!(doc.sentences().next().unwrap().2, "#paris brille.");
+    }
 }

@@ -13,10 +13,10 @@ use traduire::tokenizer::MarianTokenizer;
 /// Arguments of `traduire bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Model folder (for speed, a random model with the real architecture will do: see
-    /// scripts/make_bench_model.py).
+    /// Model folder. Without it, a model with opus-mt-fr-en's exact architecture and random
+    /// weights is built in memory: speed does not depend on the weight values.
     #[arg(long, value_name = "DIR")]
-    pub model_dir: PathBuf,
+    pub model_dir: Option<PathBuf>,
     /// Sentences to translate: a text file (one French sentence per line) or a JSON file
     /// {"sentences": [[id, ..., 0], ...]}. Default: 256 synthetic sentences, news-like lengths.
     #[arg(long, value_name = "FILE")]
@@ -62,14 +62,28 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let device = traduire::device::open_device(&args.device)?;
     let dtype = traduire::device::parse_dtype(&args.dtype)?;
     let started = Instant::now();
-    let tokenizer = MarianTokenizer::from_dir(&args.model_dir)?;
-    let model = MarianModel::load(&args.model_dir, &device, dtype)?;
+    let (model, tokenizer) = match &args.model_dir {
+        Some(dir) => (
+            MarianModel::load(dir, &device, dtype)?,
+            Some(MarianTokenizer::from_dir(dir)?),
+        ),
+        None => {
+            let (config, generation) = traduire::marian::config::opus_mt_fr_en();
+            (
+                MarianModel::random(config, generation, &device, dtype)?,
+                None,
+            )
+        }
+    };
     let load_s = started.elapsed().as_secs_f64();
 
     let config = model.config();
-    let workload = match &args.workload {
-        Some(path) => Workload::from_file(path, &tokenizer)?,
-        None => Workload::synthetic(config.vocab_size, config.eos_token_id, config.pad_token_id),
+    let workload = match (&args.workload, &tokenizer) {
+        (Some(path), Some(tokenizer)) => Workload::from_file(path, tokenizer)?,
+        (Some(path), None) => Workload::from_json_file(path, config.eos_token_id)?,
+        (None, _) => {
+            Workload::synthetic(config.vocab_size, config.eos_token_id, config.pad_token_id)
+        }
     };
     if let Some(path) = &args.write_workload {
         let json = serde_json::to_string(&workload)?;

@@ -108,6 +108,29 @@ pub enum EarlyStopping {
     Never,
 }
 
+/// The `config.json` of Helsinki-NLP/opus-mt-fr-en (architecture and generation keys), for
+/// benchmarks that need the exact architecture without the checkpoint.
+pub const OPUS_MT_FR_EN_CONFIG: &str = r#"{
+  "activation_function": "swish", "d_model": 512, "decoder_attention_heads": 8,
+  "decoder_ffn_dim": 2048, "decoder_layers": 6, "decoder_start_token_id": 59513,
+  "decoder_vocab_size": 59514, "encoder_attention_heads": 8, "encoder_ffn_dim": 2048,
+  "encoder_layers": 6, "eos_token_id": 0, "forced_eos_token_id": 0,
+  "max_position_embeddings": 512, "model_type": "marian", "normalize_before": false,
+  "normalize_embedding": false, "num_beams": 4, "pad_token_id": 59513,
+  "scale_embedding": true, "share_encoder_decoder_embeddings": true,
+  "static_position_embeddings": true, "vocab_size": 59514, "bad_words_ids": [[59513]],
+  "max_length": 512, "renormalize_logits": true
+}"#;
+
+/// The architecture and decoding defaults of opus-mt-fr-en.
+pub fn opus_mt_fr_en() -> (MarianConfig, GenerationConfig) {
+    let json: Value = serde_json::from_str(OPUS_MT_FR_EN_CONFIG).expect("valid built-in JSON");
+    (
+        MarianConfig::from_json(&json).expect("supported built-in config"),
+        GenerationConfig::from_json(&json).expect("supported built-in config"),
+    )
+}
+
 impl MarianConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -255,7 +278,13 @@ impl GenerationConfig {
             num_beams,
             max_length: fields.usize_opt("max_length")?.unwrap_or(20),
             max_new_tokens: fields.usize_opt("max_new_tokens")?,
-            min_new_tokens: fields.usize_opt("min_new_tokens")?.unwrap_or(0),
+            // transformers' min_length counts the decoder start token.
+            min_new_tokens: fields.usize_opt("min_new_tokens")?.unwrap_or(0).max(
+                fields
+                    .usize_opt("min_length")?
+                    .unwrap_or(0)
+                    .saturating_sub(1),
+            ),
             length_penalty: fields.f64_opt("length_penalty")?.unwrap_or(1.0) as f32,
             early_stopping,
             bad_words_ids,
@@ -363,17 +392,7 @@ mod tests {
     use serde_json::json;
 
     fn opus_config() -> Value {
-        json!({
-            "activation_function": "swish", "d_model": 512, "decoder_attention_heads": 8,
-            "decoder_ffn_dim": 2048, "decoder_layers": 6, "decoder_start_token_id": 59513,
-            "decoder_vocab_size": 59514, "encoder_attention_heads": 8, "encoder_ffn_dim": 2048,
-            "encoder_layers": 6, "eos_token_id": 0, "forced_eos_token_id": 0,
-            "max_position_embeddings": 512, "model_type": "marian", "normalize_before": false,
-            "normalize_embedding": false, "num_beams": 4, "pad_token_id": 59513,
-            "scale_embedding": true, "share_encoder_decoder_embeddings": true,
-            "static_position_embeddings": true, "vocab_size": 59514, "bad_words_ids": [[59513]],
-            "max_length": 512
-        })
+        serde_json::from_str(OPUS_MT_FR_EN_CONFIG).unwrap()
     }
 
     #[test]
@@ -387,6 +406,8 @@ mod tests {
         assert_eq!(g.bad_words_ids, vec![59513]);
         assert_eq!(g.forced_eos_token_id, Some(0));
         assert_eq!(g.early_stopping, EarlyStopping::Heuristic);
+        assert!(g.renormalize_logits);
+        assert_eq!(opus_mt_fr_en().0, c);
     }
 
     #[test]

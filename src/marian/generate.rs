@@ -6,6 +6,7 @@
 //! `-1e9` masking arithmetic, so that the same checkpoint yields the same ids and scores.
 
 use anyhow::{bail, Result};
+use rayon::prelude::*;
 
 use super::config::{EarlyStopping, GenerationConfig};
 use super::model::MarianModel;
@@ -142,7 +143,6 @@ pub fn generate(
 struct Processor<'a> {
     options: &'a DecodeOptions,
     eos: u32,
-    vocab: usize,
 }
 
 /// What the processors allow at one step of one source.
@@ -152,6 +152,65 @@ struct StepRules {
     ban_eos: bool,
     /// Only EOS is allowed (the last step, with a forced EOS).
     force_eos: bool,
+}
+
+/// The processed log-probabilities of one row of logits, computed on the fly rather than
+/// stored: `logits[t] - offset` for allowed tokens, -inf for banned ones, and at a forced step
+/// 0 for the forced token and -inf for every other.
+struct RowLogProbs<'a> {
+    logits: &'a [f32],
+    offset: f32,
+    forced: Option<u32>,
+    banned: &'a [u32],
+    banned_eos: Option<u32>,
+}
+
+impl RowLogProbs<'_> {
+    fn is_banned(&self, token: usize) -> bool {
+        self.banned.iter().any(|&b| b as usize == token)
+            || self.banned_eos.is_some_and(|e| e as usize == token)
+    }
+
+    /// The best token and its log-probability; the first maximum wins, like torch.argmax.
+    fn argmax(&self) -> (u32, f32) {
+        if let Some(forced) = self.forced {
+            return (forced, 0.0);
+        }
+        let mut best = (0u32, f32::NEG_INFINITY);
+        let mut best_logit = f32::NEG_INFINITY;
+        for (token, &x) in self.logits.iter().enumerate() {
+            // The banned check only runs for a new maximum, which is rare.
+            if x > best_logit && !self.is_banned(token) {
+                best_logit = x;
+                best = (token as u32, x - self.offset);
+            }
+        }
+        best
+    }
+
+    /// Adds this row's continuations (`beam`, accumulated `beam_score`) to the running top-k.
+    fn push_candidates(&self, beam: usize, beam_score: f32, top: &mut TopK) {
+        if let Some(forced) = self.forced {
+            top.push(0.0 + beam_score, beam, forced);
+            // Every other token is -inf: still candidates, as torch.topk would return them.
+            for token in 0..self.logits.len().min(top.k) as u32 {
+                if token != forced {
+                    top.push(f32::NEG_INFINITY, beam, token);
+                }
+            }
+            return;
+        }
+        for (token, &x) in self.logits.iter().enumerate() {
+            let score = (x - self.offset) + beam_score;
+            if top.accepts(score) && !self.is_banned(token) {
+                top.push(score, beam, token as u32);
+            }
+        }
+        // Banned tokens are -inf candidates: they only matter when fewer than k are finite.
+        for &token in self.banned.iter().chain(self.banned_eos.iter()) {
+            top.push(f32::NEG_INFINITY, beam, token);
+        }
+    }
 }
 
 impl Processor<'_> {
@@ -164,52 +223,104 @@ impl Processor<'_> {
         }
     }
 
-    fn forced_id(&self) -> u32 {
-        self.options.forced_eos_token_id.unwrap_or(self.eos)
+    /// The processed log-probabilities of one row of logits: `log_softmax`, then the
+    /// processors (bad words, min length, forced EOS), then an optional renormalisation.
+    fn row<'a>(&'a self, logits: &'a [f32], rules: StepRules) -> RowLogProbs<'a> {
+        let mut row = RowLogProbs {
+            logits,
+            offset: 0.0,
+            forced: None,
+            banned: &self.options.bad_words_ids,
+            banned_eos: rules.ban_eos.then_some(self.eos),
+        };
+        if rules.force_eos {
+            row.forced = Some(self.options.forced_eos_token_id.unwrap_or(self.eos));
+            return row;
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if !max.is_finite() {
+            row.offset = max;
+            return row;
+        }
+        let sum_all: f32 = logits.iter().map(|&x| (x - max).exp()).sum();
+        let mut sum = sum_all;
+        if self.options.renormalize_logits {
+            // log_softmax, then -inf for banned tokens, then log_softmax again: the same as
+            // one log_softmax over the allowed tokens.
+            let sum_banned: f32 = row
+                .banned
+                .iter()
+                .chain(row.banned_eos.iter())
+                .filter_map(|&t| logits.get(t as usize))
+                .map(|&x| (x - max).exp())
+                .sum();
+            sum = if sum_banned <= 0.5 * sum_all {
+                sum_all - sum_banned
+            } else {
+                // Most of the mass is banned: subtracting would lose precision.
+                logits
+                    .iter()
+                    .enumerate()
+                    .filter(|&(t, _)| !row.is_banned(t))
+                    .map(|(_, &x)| (x - max).exp())
+                    .sum()
+            };
+            if sum <= 0.0 {
+                sum = sum_all;
+            }
+        }
+        row.offset = max + sum.ln();
+        row
+    }
+}
+
+/// The `k` best candidates seen so far, sorted descending; ties keep the first seen first.
+struct TopK {
+    k: usize,
+    best: Vec<Candidate>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            best: Vec::with_capacity(k + 1),
+        }
     }
 
-    /// Writes the processed log-probabilities of one row of logits into `out`
-    /// (-inf for disallowed tokens), as `log_softmax` -> processors -> optional renormalisation.
-    fn log_probs(&self, logits: &[f32], rules: StepRules, out: &mut Vec<f32>) {
-        out.clear();
-        if rules.force_eos {
-            out.resize(self.vocab, f32::NEG_INFINITY);
-            out[self.forced_id() as usize] = 0.0;
+    fn accepts(&self, score: f32) -> bool {
+        !score.is_nan() && (self.best.len() < self.k || score > self.best[self.k - 1].score)
+    }
+
+    fn push(&mut self, score: f32, beam: usize, token: u32) {
+        if !self.accepts(score) {
             return;
         }
-        // log_softmax over the whole vocabulary, as transformers applies it before processors.
-        let lse_all = log_sum_exp(logits.iter().copied());
-        out.extend(logits.iter().map(|&x| x - lse_all));
-        for &b in &self.options.bad_words_ids {
-            if let Some(v) = out.get_mut(b as usize) {
-                *v = f32::NEG_INFINITY;
-            }
-        }
-        if rules.ban_eos {
-            out[self.eos as usize] = f32::NEG_INFINITY;
-        }
-        if self.options.renormalize_logits {
-            let lse = log_sum_exp(out.iter().copied());
-            if lse.is_finite() {
-                out.iter_mut().for_each(|v| *v -= lse);
-            }
-        }
+        let at = self.best.partition_point(|c| c.score >= score);
+        self.best.insert(at, Candidate { score, beam, token });
+        self.best.truncate(self.k);
     }
 }
 
-/// log(sum(exp(x))) computed as max + log(sum(exp(x - max))), like torch's log_softmax.
-fn log_sum_exp(values: impl Iterator<Item = f32> + Clone) -> f32 {
-    let max = values.clone().fold(f32::NEG_INFINITY, f32::max);
-    if !max.is_finite() {
-        return max;
-    }
-    let sum: f32 = values.map(|x| (x - max).exp()).sum();
-    max + sum.ln()
-}
-
-fn logits_rows(logits: &candle_core::Tensor) -> Result<(Vec<f32>, usize)> {
+/// Runs `f` over the rows of a (rows, vocab) f32 logits tensor without copying it.
+fn with_logit_rows<T>(
+    logits: &candle_core::Tensor,
+    f: impl FnOnce(&[f32], usize) -> Result<T>,
+) -> Result<T> {
     let (_, vocab) = logits.dims2()?;
-    Ok((logits.flatten_all()?.to_vec1::<f32>()?, vocab))
+    let logits = logits.contiguous()?;
+    let (storage, layout) = logits.storage_and_layout();
+    match &*storage {
+        candle_core::Storage::Cpu(cpu) => {
+            let data = &cpu.as_slice::<f32>()?[layout.start_offset()..];
+            f(data, vocab)
+        }
+        _ => {
+            drop(storage);
+            let data = logits.flatten_all()?.to_vec1::<f32>()?;
+            f(&data, vocab)
+        }
+    }
 }
 
 fn greedy(
@@ -225,32 +336,30 @@ fn greedy(
     let processor = Processor {
         options,
         eos: config.eos_token_id,
-        vocab: config.vocab_size,
     };
     let mut outputs: Vec<Vec<u32>> = vec![Vec::new(); limits.len()];
     let mut sums = vec![0f32; limits.len()];
     let mut active: Vec<usize> = (0..limits.len()).collect();
     let mut tokens = vec![config.decoder_start_token_id; limits.len()];
-    let mut row_log_probs = Vec::new();
     while !active.is_empty() {
-        let (logits, vocab) = logits_rows(&model.decode_step(&mut state, &tokens)?)?;
+        let logits = model.decode_step(&mut state, &tokens)?;
+        let picks: Vec<(u32, f32)> = with_logit_rows(&logits, |data, vocab| {
+            Ok(active
+                .par_iter()
+                .enumerate()
+                .map(|(row, &source)| {
+                    let rules = processor.rules(outputs[source].len(), limits[source]);
+                    processor
+                        .row(&data[row * vocab..(row + 1) * vocab], rules)
+                        .argmax()
+                })
+                .collect())
+        })?;
         let mut keep = Vec::with_capacity(active.len());
-        for (row, &source) in active.iter().enumerate() {
-            let generated = outputs[source].len();
-            let rules = processor.rules(generated, limits[source]);
-            processor.log_probs(
-                &logits[row * vocab..(row + 1) * vocab],
-                rules,
-                &mut row_log_probs,
-            );
-            // argmax: the first maximum, like torch.argmax.
-            let (best, best_lp) = row_log_probs.iter().enumerate().fold(
-                (0usize, f32::NEG_INFINITY),
-                |acc, (i, &v)| if v > acc.1 { (i, v) } else { acc },
-            );
-            outputs[source].push(best as u32);
+        for (row, (&source, (best, best_lp))) in active.iter().zip(picks).enumerate() {
+            outputs[source].push(best);
             sums[source] += best_lp;
-            let done = best as u32 == config.eos_token_id || generated + 1 >= limits[source];
+            let done = best == config.eos_token_id || outputs[source].len() >= limits[source];
             if !done {
                 keep.push(row as u32);
             }
@@ -304,32 +413,6 @@ fn top_k_indices(values: &[f32], k: usize) -> Vec<usize> {
     order
 }
 
-/// The `k` best (beam, token) continuations of a source, over all its beams' log-probs.
-fn top_candidates(log_probs: &[Vec<f32>], running: &[(Vec<u32>, f32)], k: usize) -> Vec<Candidate> {
-    // A small sorted buffer: most candidates fail the first comparison with its last entry.
-    let mut best: Vec<Candidate> = Vec::with_capacity(k + 1);
-    for (beam, (lp, (_, beam_score))) in log_probs.iter().zip(running).enumerate() {
-        for (token, &v) in lp.iter().enumerate() {
-            let score = v + beam_score;
-            if score.is_nan() || (best.len() == k && score <= best[k - 1].score) {
-                continue;
-            }
-            // Insert after every candidate with a score >= this one (stable for ties).
-            let at = best.partition_point(|c| c.score >= score);
-            best.insert(
-                at,
-                Candidate {
-                    score,
-                    beam,
-                    token: token as u32,
-                },
-            );
-            best.truncate(k);
-        }
-    }
-    best
-}
-
 fn beam_search(
     model: &MarianModel,
     encoded: &candle_core::Tensor,
@@ -343,11 +426,7 @@ fn beam_search(
     let lp_exp = options.length_penalty;
     let capacity = limits.iter().copied().max().unwrap_or(1);
     let mut state = model.start_decoding(encoded, mask, nb, capacity)?;
-    let processor = Processor {
-        options,
-        eos,
-        vocab: config.vocab_size,
-    };
+    let processor = Processor { options, eos };
     let mut rows: Vec<BeamRow> = limits
         .iter()
         .map(|_| BeamRow {
@@ -361,21 +440,31 @@ fn beam_search(
         .collect();
     let mut active: Vec<usize> = (0..limits.len()).collect();
     let mut tokens = vec![config.decoder_start_token_id; limits.len() * nb];
-    let mut step_log_probs: Vec<Vec<f32>> = vec![Vec::new(); nb];
     let mut step = 0usize;
     while !active.is_empty() {
-        let (logits, vocab) = logits_rows(&model.decode_step(&mut state, &tokens)?)?;
+        let logits = model.decode_step(&mut state, &tokens)?;
+        let all_candidates: Vec<Vec<Candidate>> = with_logit_rows(&logits, |data, vocab| {
+            Ok(active
+                .par_iter()
+                .enumerate()
+                .map(|(slot, &source)| {
+                    let rules = processor.rules(step, limits[source]);
+                    let mut top = TopK::new(2 * nb);
+                    for (beam, (_, beam_score)) in rows[source].running.iter().enumerate() {
+                        let r = slot * nb + beam;
+                        processor
+                            .row(&data[r * vocab..(r + 1) * vocab], rules)
+                            .push_candidates(beam, *beam_score, &mut top);
+                    }
+                    top.best
+                })
+                .collect())
+        })?;
         let mut reorder = Vec::with_capacity(active.len() * nb);
         let mut keep = Vec::with_capacity(active.len());
-        for (slot, &source) in active.iter().enumerate() {
+        for ((slot, &source), candidates) in active.iter().enumerate().zip(all_candidates) {
             let row = &mut rows[source];
             let limit = limits[source];
-            let rules = processor.rules(step, limit);
-            for (beam, lp) in step_log_probs.iter_mut().enumerate() {
-                let r = slot * nb + beam;
-                processor.log_probs(&logits[r * vocab..(r + 1) * vocab], rules, lp);
-            }
-            let candidates = top_candidates(&step_log_probs, &row.running, 2 * nb);
             // A candidate "hits the stopping criteria" when it ends with EOS or reaches the
             // length limit.
             let at_limit = step + 1 >= limit;
@@ -498,13 +587,83 @@ mod tests {
     }
 
     #[test]
-    fn candidates_combine_beam_scores() {
-        let lp = vec![vec![-1.0, -2.0, -3.0], vec![-0.5, -0.1, -9.0]];
-        let running = vec![(vec![], 0.0), (vec![], -1.0)];
-        let c = top_candidates(&lp, &running, 3);
-        let got: Vec<(usize, u32)> = c.iter().map(|c| (c.beam, c.token)).collect();
-        // Scores: (0,0)=-1, (1,1)=-1.1, (1,0)=-1.5, (0,1)=-2.
-        assert_eq!(got, vec![(0, 0), (1, 1), (1, 0)]);
+    fn candidates_combine_beam_scores_and_skip_banned_tokens() {
+        let options = DecodeOptions {
+            bad_words_ids: vec![2],
+            renormalize_logits: false,
+            ..test_options()
+        };
+        let processor = Processor {
+            options: &options,
+            eos: 0,
+        };
+        let rules = StepRules {
+            ban_eos: false,
+            force_eos: false,
+        };
+        let beams = [vec![3.0f32, 2.0, 9.0], vec![3.5, 3.9, 0.0]];
+        let mut top = TopK::new(3);
+        for (beam, (logits, score)) in beams.iter().zip([0.0, -1.0]).enumerate() {
+            processor
+                .row(logits, rules)
+                .push_candidates(beam, score, &mut top);
+        }
+        let got: Vec<(usize, u32)> = top.best.iter().map(|c| (c.beam, c.token)).collect();
+        // Token 2 is banned; log-softmax offsets are per row.
+        let lse0 = (3f32.exp() + 2f32.exp() + 9f32.exp()).ln();
+        let lse1 = (3.5f32.exp() + 3.9f32.exp() + 1.0).ln();
+        let mut want = [
+            (3.0 - lse0, (0usize, 0u32)),
+            (2.0 - lse0, (0, 1)),
+            (3.5 - lse1 - 1.0, (1, 0)),
+            (3.9 - lse1 - 1.0, (1, 1)),
+        ];
+        want.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let want: Vec<(usize, u32)> = want.iter().take(3).map(|w| w.1).collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn renormalised_argmax_skips_banned_tokens() {
+        let options = DecodeOptions {
+            bad_words_ids: vec![1],
+            ..test_options()
+        };
+        let processor = Processor {
+            options: &options,
+            eos: 0,
+        };
+        let rules = StepRules {
+            ban_eos: true,
+            force_eos: false,
+        };
+        let logits = [5.0f32, 9.0, 1.0, 2.0];
+        let (token, lp) = processor.row(&logits, rules).argmax();
+        assert_eq!(token, 3);
+        // Renormalised over the allowed tokens 2 and 3 only.
+        let want = 2.0 - (1f32.exp() + 2f32.exp()).ln();
+        assert!((lp - want).abs() < 1e-6);
+        let forced = StepRules {
+            ban_eos: false,
+            force_eos: true,
+        };
+        assert_eq!(processor.row(&logits, forced).argmax(), (0, 0.0));
+    }
+
+    fn test_options() -> DecodeOptions {
+        DecodeOptions {
+            num_beams: 1,
+            length_penalty: 1.0,
+            early_stopping: EarlyStopping::Heuristic,
+            max_new_tokens: 100,
+            max_length_ratio: None,
+            min_new_tokens: 0,
+            forced_length: None,
+            num_return_sequences: 1,
+            bad_words_ids: vec![],
+            forced_eos_token_id: None,
+            renormalize_logits: true,
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
+use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 
 use super::config::{Activation, GenerationConfig, MarianConfig};
@@ -389,6 +390,32 @@ impl Weights {
     }
 }
 
+/// Random weights drawn from N(0, 0.02) for every tensor asked for: a model with a real
+/// architecture for speed measurements, whose output is nonsense.
+struct RandomWeights;
+
+impl SimpleBackend for RandomWeights {
+    fn get(
+        &self,
+        shape: candle_core::Shape,
+        _name: &str,
+        _hints: candle_nn::Init,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
+        Tensor::randn(0f32, 0.02, shape, device)?.to_dtype(dtype)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        candle_core::bail!("random weights have no stored shape for {name}")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        // Tied embeddings, like opus-mt: the output projection reuses model.shared.
+        name != "lm_head.weight"
+    }
+}
+
 /// The sinusoidal position table of Marian: sines in the first half of each row, cosines in the
 /// second, computed in f64 like transformers' numpy initialisation.
 fn sinusoidal_positions(rows: usize, dim: usize, dtype: DType, device: &Device) -> Result<Tensor> {
@@ -418,6 +445,22 @@ impl MarianModel {
                 .then_some(generation_file.as_path()),
         )?;
         let weights = Weights::open(&crate::source::weights_file(dir)?, dtype, device)?;
+        Self::from_weights(config, generation, &weights, device, dtype)
+    }
+
+    /// A model with the given architecture and random weights, for speed measurements only:
+    /// it translates into nonsense.
+    pub fn random(
+        config: MarianConfig,
+        generation: GenerationConfig,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        check_dtype(device, dtype)?;
+        let weights = Weights {
+            vb: VarBuilder::from_backend(Box::new(RandomWeights), dtype, device.clone()),
+            path: PathBuf::from("<random weights>"),
+        };
         Self::from_weights(config, generation, &weights, device, dtype)
     }
 
