@@ -12,6 +12,7 @@ use candle_nn::var_builder::SimpleBackend;
 use candle_nn::VarBuilder;
 
 use super::config::{Activation, GenerationConfig, MarianConfig};
+use super::cpu;
 
 /// LayerNorm epsilon of every Marian layer norm (transformers' default).
 const LAYER_NORM_EPS: f32 = 1e-5;
@@ -31,6 +32,9 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if x.dims()[0] <= cpu::SKINNY_MAX_ROWS && cpu::applies(x) {
+            return cpu::skinny_linear(x, &self.weight, Some(&self.bias));
+        }
         Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
     }
 }
@@ -661,9 +665,16 @@ impl MarianModel {
             x = self.decoder_layer_step(layer, state, i, &x)?;
         }
         state.len += 1;
-        let logits = x
-            .matmul(&self.lm_head.t()?)?
-            .broadcast_add(&self.final_logits_bias)?;
+        let logits = if rows <= cpu::SKINNY_MAX_ROWS && cpu::applies(&x) {
+            cpu::skinny_linear(
+                &x,
+                &self.lm_head,
+                Some(&self.final_logits_bias.flatten_all()?),
+            )?
+        } else {
+            x.matmul(&self.lm_head.t()?)?
+                .broadcast_add(&self.final_logits_bias)?
+        };
         Ok(logits.to_dtype(DType::F32)?)
     }
 
@@ -687,9 +698,14 @@ impl MarianModel {
         let (k_cache, v_cache) = &state.self_kv[index];
         k_cache.slice_set(&k_new, 2, step)?;
         v_cache.slice_set(&v_new, 2, step)?;
-        let k = k_cache.narrow(2, 0, step + 1)?;
-        let v = v_cache.narrow(2, 0, step + 1)?;
-        let out = Attention::attend(&q, &k, &v, None)?.reshape((rows, d_model))?;
+        let out = if cpu::applies(&q) {
+            let q = q.reshape((rows, attn.heads, attn.head_dim))?;
+            cpu::single_query_attention(&q, k_cache, v_cache, step + 1, 1, None)?
+        } else {
+            let k = k_cache.narrow(2, 0, step + 1)?;
+            let v = v_cache.narrow(2, 0, step + 1)?;
+            Attention::attend(&q, &k, &v, None)?.reshape((rows, d_model))?
+        };
         let x = layer
             .self_attn_layer_norm
             .forward(&(x + attn.out_proj.forward(&out)?)?)?;
@@ -698,14 +714,22 @@ impl MarianModel {
         // head, so all of them share the source's keys and values without copies.
         let attn = &layer.encoder_attn;
         let (sources, group) = (state.sources(), state.group);
-        let q = (attn.q_proj.forward(&x)? * attn.scaling)?
-            .reshape((sources, group, attn.heads, attn.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?;
+        let q = (attn.q_proj.forward(&x)? * attn.scaling)?;
         let (k, v) = &state.cross_kv[index];
-        let out = Attention::attend(&q, k, v, Some(&state.cross_mask))?
-            .transpose(1, 2)?
-            .reshape((rows, d_model))?;
+        let out = if cpu::applies(&q) {
+            let q = q.reshape((rows, attn.heads, attn.head_dim))?;
+            let src_len = k.dims()[2];
+            let mask = state.cross_mask.reshape((sources, src_len))?;
+            cpu::single_query_attention(&q, k, v, src_len, group, Some(&mask))?
+        } else {
+            let q = q
+                .reshape((sources, group, attn.heads, attn.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()?;
+            Attention::attend(&q, k, v, Some(&state.cross_mask))?
+                .transpose(1, 2)?
+                .reshape((rows, d_model))?
+        };
         let x = layer
             .encoder_attn_layer_norm
             .forward(&(&x + attn.out_proj.forward(&out)?)?)?;
