@@ -345,7 +345,7 @@ pub struct MarianModel {
     encoder_layers: Vec<EncoderLayer>,
     decoder_layers: Vec<DecoderLayer>,
     lm_head: Tensor,
-    final_logits_bias: Tensor,
+    final_logits_bias: Option<Tensor>,
 }
 
 /// A checkpoint's tensors, with errors that name the file and the tensor.
@@ -415,8 +415,8 @@ impl SimpleBackend for RandomWeights {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        // Tied embeddings, like opus-mt: the output projection reuses model.shared.
-        name != "lm_head.weight"
+        // Tied embeddings and no output bias, like opus-mt.
+        name != "lm_head.weight" && name != "final_logits_bias"
     }
 }
 
@@ -499,10 +499,18 @@ impl MarianModel {
         } else {
             embed_tokens.clone()
         };
+        // opus-mt checkpoints store an all-zero bias: skip adding it at every step.
         let final_logits_bias = if vb.contains("final_logits_bias") {
-            vb.get((1, vocab), "final_logits_bias")?
+            let bias = vb.get((1, vocab), "final_logits_bias")?.flatten_all()?;
+            let nonzero = bias
+                .abs()?
+                .max(0)?
+                .to_dtype(DType::F32)?
+                .to_scalar::<f32>()?
+                != 0.0;
+            nonzero.then_some(bias)
         } else {
-            Tensor::zeros((1, vocab), dtype, device)?
+            None
         };
         let encoder_layers = (0..c.encoder_layers)
             .map(|i| EncoderLayer::load(vb, &format!("model.encoder.layers.{i}"), c))
@@ -666,14 +674,13 @@ impl MarianModel {
         }
         state.len += 1;
         let logits = if rows <= cpu::SKINNY_MAX_ROWS && cpu::applies(&x) {
-            cpu::skinny_linear(
-                &x,
-                &self.lm_head,
-                Some(&self.final_logits_bias.flatten_all()?),
-            )?
+            cpu::skinny_linear(&x, &self.lm_head, self.final_logits_bias.as_ref())?
         } else {
-            x.matmul(&self.lm_head.t()?)?
-                .broadcast_add(&self.final_logits_bias)?
+            let logits = x.matmul(&self.lm_head.t()?)?;
+            match &self.final_logits_bias {
+                Some(bias) => logits.broadcast_add(bias)?,
+                None => logits,
+            }
         };
         Ok(logits.to_dtype(DType::F32)?)
     }
