@@ -19,6 +19,9 @@ use rayon::prelude::*;
 /// Most input rows for which [`skinny_linear`] beats the GEMM library.
 pub const SKINNY_MAX_ROWS: usize = 8;
 
+/// Most input rows for which the GEMM library is faster with the weight as left operand.
+pub const WIDE_WEIGHT_MAX_ROWS: usize = 64;
+
 /// Whether the kernels are used at all (they are unless a test asks for candle's generic
 /// operations, the path GPUs take).
 static ENABLED: AtomicBool = AtomicBool::new(true);
@@ -155,6 +158,36 @@ pub fn single_query_attention(
     Ok(Tensor::from_vec(out, (rows, heads * head_dim), q.device())?)
 }
 
+/// Gathers cache rows: row `r` of the result is row `rows[r]` of `cache`
+/// (shape (rows, heads, capacity, head_dim)), copying only the first `len` positions — one
+/// pass, where narrow + index_select + slice_set would copy three times.
+pub fn gather_cache_rows(cache: &Tensor, rows: &[u32], len: usize) -> Result<Tensor> {
+    let (src_rows, heads, capacity, head_dim) = cache.dims4()?;
+    if let Some(&bad) = rows.iter().find(|&&r| r as usize >= src_rows) {
+        bail!("gather_cache_rows: row {bad} of {src_rows}");
+    }
+    let row_size = heads * capacity * head_dim;
+    let filled = len * head_dim;
+    let mut out = vec![0f32; rows.len() * row_size];
+    with_data(cache, |src| {
+        out.par_chunks_mut(row_size)
+            .zip(rows.par_iter())
+            .for_each(|(dst, &from)| {
+                let from = &src[from as usize * row_size..(from as usize + 1) * row_size];
+                for h in 0..heads {
+                    let at = h * capacity * head_dim;
+                    dst[at..at + filled].copy_from_slice(&from[at..at + filled]);
+                }
+            });
+        Ok(())
+    })?;
+    Ok(Tensor::from_vec(
+        out,
+        (rows.len(), heads, capacity, head_dim),
+        cache.device(),
+    )?)
+}
+
 /// Dot product: AVX2 + FMA where the CPU has them, portable code otherwise.
 #[inline]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -245,6 +278,24 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap()
+    }
+
+    #[test]
+    fn gather_cache_rows_equals_index_select() {
+        let dev = Device::Cpu;
+        let cache = Tensor::randn(0f32, 1.0, (4, 2, 6, 3), &dev).unwrap();
+        let rows = [2u32, 2, 0, 3];
+        let got = gather_cache_rows(&cache, &rows, 4)
+            .unwrap()
+            .narrow(2, 0, 4)
+            .unwrap();
+        let index = Tensor::new(&rows, &dev).unwrap();
+        let want = cache
+            .index_select(&index, 0)
+            .unwrap()
+            .narrow(2, 0, 4)
+            .unwrap();
+        assert_eq!(close(&got, &want), 0.0);
     }
 
     #[test]

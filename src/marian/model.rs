@@ -32,11 +32,27 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.dims()[0] <= cpu::SKINNY_MAX_ROWS && cpu::applies(x) {
-            return cpu::skinny_linear(x, &self.weight, Some(&self.bias));
-        }
-        Ok(x.matmul(&self.weight.t()?)?.broadcast_add(&self.bias)?)
+        dense(x, &self.weight, Some(&self.bias))
     }
+}
+
+/// `x W^T + b` for a 2-D `x`, by the fastest route for its number of rows.
+fn dense(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let rows = x.dims()[0];
+    if rows <= cpu::SKINNY_MAX_ROWS && cpu::applies(x) {
+        return cpu::skinny_linear(x, w, b);
+    }
+    let y = if rows <= cpu::WIDE_WEIGHT_MAX_ROWS && cpu::applies(x) {
+        // With tens of rows, the GEMM library packs the small operand cheaply when the weight
+        // is the left-hand side: (W x^T)^T.
+        w.matmul(&x.t()?)?.t()?.contiguous()?
+    } else {
+        x.matmul(&w.t()?)?
+    };
+    Ok(match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
 }
 
 /// LayerNorm with learned scale and shift.
@@ -296,6 +312,10 @@ impl DecoderState {
         let index = Tensor::new(rows, &device)?;
         for (k, v) in &mut self.self_kv {
             for cache in [k, v] {
+                if cpu::applies(cache) {
+                    *cache = cpu::gather_cache_rows(cache, rows, self.len)?;
+                    continue;
+                }
                 let reordered = cache
                     .narrow(2, 0, self.len)?
                     .contiguous()?
@@ -673,15 +693,7 @@ impl MarianModel {
             x = self.decoder_layer_step(layer, state, i, &x)?;
         }
         state.len += 1;
-        let logits = if rows <= cpu::SKINNY_MAX_ROWS && cpu::applies(&x) {
-            cpu::skinny_linear(&x, &self.lm_head, self.final_logits_bias.as_ref())?
-        } else {
-            let logits = x.matmul(&self.lm_head.t()?)?;
-            match &self.final_logits_bias {
-                Some(bias) => logits.broadcast_add(bias)?,
-                None => logits,
-            }
-        };
+        let logits = dense(&x, &self.lm_head, self.final_logits_bias.as_ref())?;
         Ok(logits.to_dtype(DType::F32)?)
     }
 
