@@ -20,7 +20,7 @@ use rayon::prelude::*;
 pub const SKINNY_MAX_ROWS: usize = 8;
 
 /// Most input rows for which the GEMM library is faster with the weight as left operand.
-pub const WIDE_WEIGHT_MAX_ROWS: usize = 64;
+pub const WIDE_WEIGHT_MAX_ROWS: usize = 16;
 
 /// Whether the kernels are used at all (they are unless a test asks for candle's generic
 /// operations, the path GPUs take).
