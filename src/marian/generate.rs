@@ -669,17 +669,8 @@ mod tests {
     #[test]
     fn limit_relative_to_source() {
         let mut o = DecodeOptions {
-            num_beams: 1,
-            length_penalty: 1.0,
-            early_stopping: EarlyStopping::Heuristic,
-            max_new_tokens: 100,
             max_length_ratio: Some(2.0),
-            min_new_tokens: 0,
-            forced_length: None,
-            num_return_sequences: 1,
-            bad_words_ids: vec![],
-            forced_eos_token_id: None,
-            renormalize_logits: true,
+            ..test_options()
         };
         assert_eq!(o.limit_for(5), 20);
         assert_eq!(o.limit_for(80), 100);
