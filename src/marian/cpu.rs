@@ -37,8 +37,8 @@ pub fn applies(t: &Tensor) -> bool {
     ENABLED.load(Ordering::Relaxed) && matches!(t.device(), Device::Cpu) && t.dtype() == DType::F32
 }
 
-/// Runs `f` on the contiguous f32 data of a CPU tensor.
-fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+/// Runs `f` on the contiguous f32 data of a CPU tensor, without copying it.
+pub(crate) fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
     match &*storage {

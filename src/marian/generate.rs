@@ -308,19 +308,12 @@ fn with_logit_rows<T>(
     f: impl FnOnce(&[f32], usize) -> Result<T>,
 ) -> Result<T> {
     let (_, vocab) = logits.dims2()?;
-    let logits = logits.contiguous()?;
-    let (storage, layout) = logits.storage_and_layout();
-    match &*storage {
-        candle_core::Storage::Cpu(cpu) => {
-            let data = &cpu.as_slice::<f32>()?[layout.start_offset()..];
-            f(data, vocab)
-        }
-        _ => {
-            drop(storage);
-            let data = logits.flatten_all()?.to_vec1::<f32>()?;
-            f(&data, vocab)
-        }
+    if super::cpu::applies(logits) {
+        return super::cpu::with_data(logits, |data| f(data, vocab));
     }
+    // GPU logits: one copy to host memory per step.
+    let data = logits.flatten_all()?.to_vec1::<f32>()?;
+    f(&data, vocab)
 }
 
 fn greedy(
