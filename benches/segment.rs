@@ -7,7 +7,7 @@ use traduire::segment::{split_sentences, SegmentOptions};
 
 /// About 1 MB of French prose built from the seed article and the test set.
 fn corpus() -> String {
-    let seed = include_str!("../tests/fixtures/segment/seed.txt");
+    let seed = include_str!("../seeds/000_63993c6b9a9c911d.txt");
     let cases: String = include_str!("../tests/fixtures/segment/cases.txt")
         .lines()
         .filter(|l| *l != "===" && !l.starts_with('#'))

@@ -15,9 +15,11 @@ torch.use_deterministic_algorithms):
                                       model.encoder.embed_tokens.weight and lm_head.weight, no
                                       model.shared.weight / model.decoder.embed_tokens.weight)
 
-Each folder: config.json and generation_config.json laid out like Helsinki-NLP/opus-mt-fr-en's
+Each folder holds the checkpoint's own files (the tokenizer files are stored once, in
+tests/fixtures/tokenizer/; tests/common/mod.rs assembles complete folders): config.json and
+generation_config.json laid out like Helsinki-NLP/opus-mt-fr-en's
 (bad_words_ids [[pad]], decoder_start = pad, eos 0, forced_eos 0, max_length 512, num_beams 4,
-renormalize_logits true), the 4 tokenizer files, and reference.json (see build_reference()).
+renormalize_logits true), the weights, and reference.json (see build_reference()).
 The references are computed on the model *re-loaded from the folder* with
 MarianMTModel.from_pretrained, so they describe exactly what is on disk.
 
@@ -33,6 +35,7 @@ import math
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -252,11 +255,11 @@ def init_weights(model, spec, seed, eos_bias):
 
 
 def write_folder(folder, spec, cfg_json, gen_json, model):
+    """Writes the checkpoint's own files. The tokenizer files are stored once, in TOK_DIR:
+    tests/common/mod.rs (and full_folder below) add them to make a complete model folder."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    for f in TOKENIZER_FILES:
-        shutil.copyfile(TOK_DIR / f, folder / f)
     (folder / "config.json").write_text(json.dumps(cfg_json, indent=2) + "\n")
     (folder / "generation_config.json").write_text(json.dumps(gen_json, indent=2) + "\n")
     sd = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items() if "embed_positions" not in k}
@@ -277,8 +280,20 @@ def write_folder(folder, spec, cfg_json, gen_json, model):
     return sorted(sd.keys())
 
 
+def full_folder(folder, into):
+    """A complete model folder in `into`: the checkpoint's files plus the shared tokenizer."""
+    for f in folder.iterdir():
+        if f.suffix in (".json", ".safetensors", ".bin") and not f.name.startswith(("reference", "score", "guards")):
+            shutil.copyfile(f, Path(into) / f.name)
+    for f in TOKENIZER_FILES:
+        shutil.copyfile(TOK_DIR / f, Path(into) / f)
+    return Path(into)
+
+
 def load_folder(folder):
-    model = MarianMTModel.from_pretrained(str(folder), attn_implementation=ATTN_IMPL, dtype=torch.float32)
+    with tempfile.TemporaryDirectory() as full:
+        model = MarianMTModel.from_pretrained(str(full_folder(folder, full)), attn_implementation=ATTN_IMPL,
+                                              dtype=torch.float32)
     model.eval()
     return model
 

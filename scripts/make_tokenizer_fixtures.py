@@ -21,7 +21,8 @@ What it does, deterministically (re-running rewrites byte-identical files):
 4. Records transformers' ``MarianTokenizer`` outputs for a few hundred strings into
    ``cases.jsonl``: the reference the Rust parity tests compare against.
 5. Writes a small ``separate_vocabs=True`` variant (``target_vocab.json``) in
-   ``tests/fixtures/tokenizer_separate/`` with its own ``cases.jsonl``.
+   ``tests/fixtures/tokenizer_separate/`` with its own ``cases.jsonl``; it shares the
+   SentencePiece models of ``tests/fixtures/tokenizer/`` (each fixture file is stored once).
 """
 
 import io
@@ -29,6 +30,7 @@ import json
 import random
 import re
 import shutil
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -250,7 +252,15 @@ def case_strings() -> list[str]:
 
 
 def record_cases(folder: Path, strings: list[str]) -> int:
-    tok = MarianTokenizer.from_pretrained(str(folder))
+    # tokenizer_separate stores only its own files (each fixture file is stored once): load it
+    # from a temporary folder that adds the shared SentencePiece models.
+    with tempfile.TemporaryDirectory() as full:
+        for f in folder.iterdir():
+            shutil.copyfile(f, Path(full) / f.name)
+        for f in ("source.spm", "target.spm"):
+            if not (Path(full) / f).exists():
+                shutil.copyfile(OUT / f, Path(full) / f)
+        tok = MarianTokenizer.from_pretrained(full)
     with open(folder / "cases.jsonl", "w", encoding="utf-8") as f:
         for text in strings:
             source_ids = tok(text).input_ids
@@ -283,8 +293,7 @@ def main() -> None:
     print(f"{OUT}: {n} cases")
 
     OUT_SEPARATE.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(OUT / "source.spm", OUT_SEPARATE / "source.spm")
-    shutil.copyfile(OUT / "target.spm", OUT_SEPARATE / "target.spm")
+    # The SentencePiece models are tokenizer/'s: tests/common/mod.rs assembles the folder.
     write_json(OUT_SEPARATE / "vocab.json", build_vocab(kept_pieces(source)))
     write_json(OUT_SEPARATE / "target_vocab.json", build_vocab(kept_pieces(target)))
     write_json(OUT_SEPARATE / "tokenizer_config.json", tokenizer_config(separate_vocabs=True))

@@ -1,10 +1,14 @@
 //! Runs the real `traduire segment` binary on the seed article and on bad inputs.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-const SEED: &str = include_str!("fixtures/segment/seed.txt");
+use std::path::PathBuf;
+use std::process::Output;
+
+use common::cli::{run, stderr, stdout, traduire};
+
+/// The seed article (the one copy, in `seeds/`).
+const SEED: &str = include_str!("../seeds/000_63993c6b9a9c911d.txt");
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
@@ -15,29 +19,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn segment(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_traduire"))
-        .arg("segment")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run traduire");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin)
-        .expect("write stdin");
-    child.wait_with_output().expect("wait for traduire")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    run(traduire().arg("segment").args(args), stdin)
 }
 
 #[test]

@@ -9,52 +9,33 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use common::cli::{assert_failure, assert_success, run, stderr, stdout, traduire};
 use serde_json::Value;
 
-const MODEL_DIR: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/marian/tiny-swish"
-);
+/// Generated tokens per sentence: enough to exercise decoding, few enough to be fast.
+const MAX_NEW_TOKENS: &str = "8";
+
+/// The tiny random checkpoint every test here translates with.
+fn model_dir() -> PathBuf {
+    common::model_dir("tiny-swish")
+}
+
+/// The seed article (the one copy, in `seeds/`).
 const SEED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/seeds/000_63993c6b9a9c911d.txt"
 );
-/// Generated tokens per sentence: enough to exercise decoding, few enough to be fast.
-const MAX_NEW_TOKENS: &str = "8";
-
-/// The binary with stdin, stdout and stderr piped and the Hub environment neutralised, so that
-/// no test can ever reach the network or a real cache.
-fn traduire() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_traduire"));
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env("HF_HUB_OFFLINE", "1")
-        .env("HF_ENDPOINT", "http://127.0.0.1:9")
-        .env_remove("HF_TOKEN")
-        .env_remove("HF_HUB_CACHE");
-    cmd
-}
-
-/// Runs `cmd` with `stdin` as its standard input.
-fn run(cmd: &mut Command, stdin: &[u8]) -> Output {
-    let mut child = cmd.spawn().expect("run traduire");
-    let mut pipe = child.stdin.take().expect("stdin");
-    // A run that fails before reading stdin closes the pipe: not an error here.
-    let _ = pipe.write_all(stdin);
-    drop(pipe);
-    child.wait_with_output().expect("wait for traduire")
-}
 
 /// `traduire translate --model-dir tiny-swish --max-new-tokens 8 ARGS...` with `stdin`.
 fn translate(args: &[&str], stdin: &[u8]) -> Output {
     run(
         traduire()
-            .args(["translate", "--model-dir", MODEL_DIR])
+            .arg("translate")
+            .arg("--model-dir")
+            .arg(model_dir())
             .args(["--max-new-tokens", MAX_NEW_TOKENS])
             .args(args),
         stdin,
@@ -64,37 +45,6 @@ fn translate(args: &[&str], stdin: &[u8]) -> Output {
 /// The same, on files only (empty stdin).
 fn translate_files(args: &[&str]) -> Output {
     translate(args, b"")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn assert_success(out: &Output) {
-    assert!(
-        out.status.success(),
-        "traduire failed ({}):\n{}",
-        out.status,
-        stderr(out)
-    );
-}
-
-/// Asserts a failure with a message (no panic, no backtrace) and returns stderr.
-#[track_caller]
-fn assert_failure(out: &Output) -> String {
-    let err = stderr(out);
-    assert!(
-        !out.status.success(),
-        "traduire should have failed; stderr:\n{err}"
-    );
-    assert!(err.contains("error:"), "no error message:\n{err}");
-    assert!(!err.contains("panicked"), "traduire panicked:\n{err}");
-    err
 }
 
 fn path_str(path: &Path) -> &str {
@@ -162,17 +112,9 @@ fn assert_matches_segments(records: &[Value], segments: &[Segment]) {
     }
 }
 
-/// A temp dir holding a copy of the tiny model (without the parity reference data).
+/// A temp dir holding a copy of the tiny model, to break.
 fn model_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for entry in std::fs::read_dir(MODEL_DIR).expect("model dir") {
-        let entry = entry.expect("entry");
-        let name = entry.file_name();
-        if name != "reference.json" {
-            std::fs::copy(entry.path(), dir.path().join(&name)).expect("copy model file");
-        }
-    }
-    dir
+    common::model_copy("tiny-swish")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1038,11 +980,8 @@ fn hub_download_then_offline_cache() {
         SEED,
     ];
 
-    let (endpoint, server) = common::hub_server::serve_dir(
-        "Helsinki-NLP/opus-mt-fr-en",
-        "refs/pr/4",
-        Path::new(MODEL_DIR),
-    );
+    let (endpoint, server) =
+        common::hub_server::serve_dir("Helsinki-NLP/opus-mt-fr-en", "refs/pr/4", &model_dir());
     let out = run(traduire_hub(&endpoint, hf_home.path()).args(args), b"");
     assert_success(&out);
     assert!(
@@ -1099,19 +1038,12 @@ fn hub_download_then_offline_cache() {
     assert!(out.stdout == reference.stdout, "--offline");
 }
 
-/// An endpoint on a loopback port where nothing listens.
-fn closed_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    format!("http://{addr}")
-}
-
 #[test]
 fn unreachable_hub_is_a_short_error() {
+    let closed = common::hub_server::closed_endpoint();
     let hf_home = tempfile::tempdir().expect("temp dir");
     let out = run(
-        traduire_hub(&closed_endpoint(), hf_home.path()).args([
+        traduire_hub(&closed.endpoint, hf_home.path()).args([
             "translate",
             "--model",
             "opus-mt-fr-en",
@@ -1128,7 +1060,7 @@ fn unreachable_hub_is_a_short_error() {
 
     // Offline with an empty cache: also short, also pointing at --model-dir.
     let out = run(
-        traduire_hub(&closed_endpoint(), hf_home.path())
+        traduire_hub(&closed.endpoint, hf_home.path())
             .env("HF_HUB_OFFLINE", "1")
             .args(["translate", "--model", "opus-mt-fr-en"]),
         "Bonjour.\n".as_bytes(),

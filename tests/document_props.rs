@@ -84,7 +84,7 @@ proptest! {
 
 #[test]
 fn seed_article_structure() {
-    let text = include_str!("fixtures/segment/seed.txt").to_string();
+    let text = include_str!("../seeds/000_63993c6b9a9c911d.txt").to_string();
     let doc = Document::parse(text.clone(), &SegmentOptions::default());
     assert_eq!(doc.rebuild(), text);
     assert_eq!(
@@ -136,20 +136,58 @@ fn from_lines_one_sentence_per_line() {
     );
 }
 
+/// Runs `f` on another thread and fails if it has not finished after `limit`: a guard against
+/// super-linear scanning (a quadratic pass over these inputs would take hours), not a speed
+/// measurement.
+fn finishes_within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(f()));
+    receive
+        .recv_timeout(limit)
+        .expect("still scanning after the time limit: the segmenter is not linear")
+}
+
 #[test]
 fn huge_inputs_finish() {
-    // Linear scanning: a 2 MB paragraph without punctuation, one of dots only, one of
-    // parentheses and one of alternating abbreviations must all finish quickly.
+    // A 2 MB paragraph without punctuation, one of dots only, one of spaced dots, one of
+    // parentheses, one of abbreviations and one of unbalanced quotes: each is segmented (with
+    // an exact, checked result) well within a limit that only a super-linear scan would hit.
+    let limit = std::time::Duration::from_secs(120);
+    let sentences = |text: String| {
+        finishes_within(limit, move || {
+            let spans = split_sentences(&text);
+            let covered: usize = spans.iter().map(|r| r.len()).sum();
+            assert!(covered <= text.len());
+            spans
+                .into_iter()
+                .map(|r| text[r].to_string())
+                .collect::<Vec<_>>()
+        })
+    };
     let words = "mot ".repeat(500_000);
-    assert_eq!(split_sentences(&words).len(), 1);
+    assert_eq!(sentences(words.clone()), vec![words.trim_end().to_string()]);
     let dots = ".".repeat(2_000_000);
-    assert_eq!(split_sentences(&dots).len(), 1);
+    assert_eq!(sentences(dots.clone()), vec![dots]);
     let spaced_dots = ". ".repeat(1_000_000);
-    assert_eq!(split_sentences(&spaced_dots).len(), 1);
+    assert_eq!(
+        sentences(spaced_dots.clone()),
+        vec![spaced_dots.trim_end().to_string()]
+    );
     let parens = "(((((a. B".repeat(200_000);
-    assert!(!split_sentences(&parens).is_empty());
+    let got = sentences(parens.clone());
+    assert_eq!(got.concat(), parens.replace(' ', ""), "nothing lost");
+    // "(((((a." then "B(((((a." 199,999 times, then the last "B".
+    assert_eq!(got.len(), 200_001);
+    assert_eq!((got[0].as_str(), got[1].as_str()), ("(((((a.", "B(((((a."));
+    assert_eq!(got.last().map(String::as_str), Some("B"));
     let abbrevs = "M. ".repeat(500_000);
-    assert_eq!(split_sentences(&abbrevs).len(), 1);
+    assert_eq!(
+        sentences(abbrevs.clone()),
+        vec![abbrevs.trim_end().to_string()]
+    );
     let quotes = "«".repeat(500_000) + &"(".repeat(500_000);
-    assert_eq!(split_sentences(&quotes).len(), 1);
+    assert_eq!(sentences(quotes.clone()), vec![quotes]);
 }

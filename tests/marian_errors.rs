@@ -1,22 +1,15 @@
 //! Bad checkpoints get errors that name the file and what is wrong, never a panic.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use candle_core::{DType, Device};
 use traduire::marian::MarianModel;
 
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-swish")
-}
-
 /// A copy of the tiny checkpoint in a temp folder, to break.
 fn copy_fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(fixture()).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    dir
+    common::model_copy("tiny-swish")
 }
 
 fn load_error(dir: &Path) -> String {
@@ -75,11 +68,7 @@ fn truncated_and_garbage_weight_files_are_named() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marian/tiny-relu"),
-    )
-    .unwrap()
-    {
+    for entry in std::fs::read_dir(common::model_dir("tiny-relu")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }

@@ -5,19 +5,13 @@
 //! ids and scores, alone and in padded batches). These models translate into nonsense: they
 //! exist to prove that our arithmetic and search equal the reference implementation.
 
-use std::path::{Path, PathBuf};
+mod common;
 
 use candle_core::{DType, Device};
 use serde_json::Value;
 use traduire::marian::{generate, DecodeOptions, EarlyStopping, Hypothesis, MarianModel};
 
 const MODELS: [&str; 2] = ["tiny-swish", "tiny-relu"];
-
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/marian")
-        .join(name)
-}
 
 struct Case {
     name: &'static str,
@@ -26,9 +20,10 @@ struct Case {
 }
 
 fn load(name: &'static str) -> Case {
-    let dir = fixture_dir(name);
+    let dir = common::model_dir(name);
     let model = MarianModel::load(&dir, &Device::Cpu, DType::F32).expect("fixture model loads");
-    let text = std::fs::read_to_string(dir.join("reference.json")).expect("reference.json");
+    let text = std::fs::read_to_string(common::reference_dir(name).join("reference.json"))
+        .expect("reference.json");
     Case {
         name,
         model,

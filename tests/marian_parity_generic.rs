@@ -2,7 +2,7 @@
 //! path the GPU back-ends take, so this keeps that path proven on machines without a GPU.
 //! (A separate test binary, because the switch is process-wide.)
 
-use std::path::Path;
+mod common;
 
 use candle_core::{DType, Device};
 use serde_json::Value;
@@ -12,13 +12,11 @@ use traduire::marian::{generate, set_cpu_kernels, DecodeOptions, MarianModel};
 fn generic_ops_match_transformers() {
     set_cpu_kernels(false);
     for name in ["tiny-swish", "tiny-relu"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/marian")
-            .join(name);
-        let model = MarianModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
-        let reference: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
-                .unwrap();
+        let model = MarianModel::load(&common::model_dir(name), &Device::Cpu, DType::F32).unwrap();
+        let reference: Value = serde_json::from_str(
+            &std::fs::read_to_string(common::reference_dir(name).join("reference.json")).unwrap(),
+        )
+        .unwrap();
         let inputs: Vec<Vec<u32>> = serde_json::from_value(reference["inputs"].clone()).unwrap();
         for (key, beams) in [("greedy", 1usize), ("beam", 4)] {
             let settings = &reference["settings"][key];

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::hub_server::{serve_dir, serve_files};
+use common::hub_server::{closed_endpoint, serve_dir, serve_files};
 use traduire::source::{
     catalogue, fetch_model, validate_model_dir, FetchOptions, ModelSource, ModelSpec,
 };
@@ -60,14 +60,6 @@ fn snapshot(cache: &Path, sha: &str) -> PathBuf {
         .join("models--Helsinki-NLP--opus-mt-fr-en")
         .join("snapshots")
         .join(sha)
-}
-
-/// An endpoint on a loopback port that nothing listens on.
-fn closed_endpoint() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
 }
 
 fn assert_two_lines_with_hint(message: &str) {
@@ -146,7 +138,7 @@ fn downloads_pr_revision_into_snapshot_named_by_sha() {
     assert_eq!(fetch_model(&spec, &offline(cache.path())).unwrap(), dir);
     // Online but unreachable: falls back to the complete cached snapshot.
     assert_eq!(
-        fetch_model(&spec, &options(&closed_endpoint(), cache.path())).unwrap(),
+        fetch_model(&spec, &options(&closed_endpoint().endpoint, cache.path())).unwrap(),
         dir
     );
 }
@@ -275,11 +267,12 @@ fn offline_with_empty_cache_is_a_clear_error() {
 #[test]
 fn unreachable_endpoint_is_a_two_line_error() {
     let cache = tempfile::tempdir().unwrap();
-    let endpoint = closed_endpoint();
+    let closed = closed_endpoint();
+    let endpoint = &closed.endpoint;
     let spec = ModelSpec::parse("opus-mt-fr-en").unwrap();
     let err = format!(
         "{:#}",
-        fetch_model(&spec, &options(&endpoint, cache.path())).unwrap_err()
+        fetch_model(&spec, &options(endpoint, cache.path())).unwrap_err()
     );
     assert_two_lines_with_hint(&err);
     assert!(
@@ -376,35 +369,48 @@ fn model_dir_is_validated() {
     assert!(err.contains("model.safetensors"), "{err}");
 }
 
+/// The cache is laid out as Python's huggingface_hub lays it out, so both can share it:
+/// content-addressed blobs, a snapshot folder of relative links named by the commit sha, and a
+/// ref file for the revision (none for the sha itself).
 #[test]
-#[ignore = "prints the messages for eyeballing"]
-fn show_messages() {
+fn cache_layout_is_huggingface_hubs() {
     let cache = tempfile::tempdir().unwrap();
     let spec = ModelSpec::parse("opus-mt-fr-en").unwrap();
-    eprintln!(
-        "{:#}",
-        fetch_model(&spec, &options(&closed_endpoint(), cache.path())).unwrap_err()
-    );
     let server = serve_files(REPO, "refs/pr/4", fixture(true));
-    let _ = fetch_model(&spec, &options(&server.endpoint, cache.path())).unwrap();
-    let mut listing: Vec<_> = walk(cache.path());
-    listing.sort();
-    eprintln!("{}", listing.join("\n"));
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        let meta = std::fs::symlink_metadata(&p).unwrap();
-        if meta.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            let target = std::fs::read_link(&p)
-                .map(|t| format!(" -> {}", t.display()))
-                .unwrap_or_default();
-            out.push(format!("{}{target}", p.display()));
-        }
+    let dir = fetch_model(&spec, &options(&server.endpoint, cache.path())).unwrap();
+    let repo = cache.path().join("models--Helsinki-NLP--opus-mt-fr-en");
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refs/refs/pr/4")).unwrap(),
+        server.sha
+    );
+    assert!(!repo.join("refs").join(&server.sha).exists());
+    let mut linked = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let target = std::fs::read_link(&path).unwrap();
+        let blob = target.strip_prefix("../../blobs").unwrap();
+        let name = blob.to_str().unwrap();
+        assert!(
+            (name.len() == 40 || name.len() == 64) && name.chars().all(|c| c.is_ascii_hexdigit()),
+            "{name}"
+        );
+        assert_eq!(
+            std::fs::read(repo.join("blobs").join(blob)).unwrap(),
+            fixture(true)[path.file_name().unwrap().to_str().unwrap()]
+        );
+        linked.push(path.file_name().unwrap().to_str().unwrap().to_string());
     }
-    out
+    linked.sort();
+    assert_eq!(
+        linked,
+        [
+            "config.json",
+            "generation_config.json",
+            "model.safetensors",
+            "source.spm",
+            "target.spm",
+            "tokenizer_config.json",
+            "vocab.json"
+        ]
+    );
 }

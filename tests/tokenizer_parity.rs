@@ -1,14 +1,19 @@
 //! Parity with transformers' `MarianTokenizer`, on the cases recorded by
 //! `scripts/make_tokenizer_fixtures.py`, plus error handling for broken checkpoints.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use traduire::tokenizer::MarianTokenizer;
 
+/// The tokenizer folder of a fixture: `tokenizer` (joint vocabulary) is stored whole;
+/// `tokenizer_separate` shares its SentencePiece models and is assembled.
 fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    match name {
+        "tokenizer_separate" => common::separate_tokenizer_dir(),
+        _ => common::fixtures().join(name),
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -10,12 +10,12 @@
 //!   from it).
 //! - Unknown repo / revision / file: `404` with the Hub's `X-Error-Code` header.
 //!
-//! The server stops when the returned [`HubServer`] is dropped.
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! The server stops when the returned [`HubServer`] is dropped. Its listening socket is bound to
+//! port 0 and kept for the server's whole life, so no other process can take the port.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,19 +32,77 @@ pub struct HubServer {
     pub requests: Arc<Mutex<Vec<String>>>,
     /// `Authorization` header values received so far.
     pub auth_headers: Arc<Mutex<Vec<String>>>,
-    addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for HubServer {
     fn drop(&mut self) {
+        // The accept loop polls this flag (its listener is non-blocking).
         self.stop.store(true, Ordering::SeqCst);
-        // Wake the blocking accept() so the thread sees the flag.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Accepts connections on a non-blocking `listener` until `stop` is set, handing each to
+/// `serve` on a thread of its own.
+fn accept_until_stopped(
+    listener: TcpListener,
+    stop: Arc<AtomicBool>,
+    serve: impl Fn(TcpStream) + Send + Sync + 'static,
+) -> JoinHandle<()> {
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
+    let serve = Arc::new(serve);
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let serve = serve.clone();
+                    // One thread per connection: hf-hub may hold a connection while opening
+                    // another.
+                    std::thread::spawn(move || serve(stream));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    })
+}
+
+/// An endpoint that is bound but answers nothing: every connection is closed at once, so a
+/// client sees a transport error, as with an unreachable Hub. Stops on drop.
+pub struct ClosedEndpoint {
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub endpoint: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for ClosedEndpoint {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts a [`ClosedEndpoint`] on a loopback port.
+pub fn closed_endpoint() -> ClosedEndpoint {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let endpoint = format!("http://{}", listener.local_addr().expect("local addr"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = accept_until_stopped(listener, stop.clone(), |stream| {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    });
+    ClosedEndpoint {
+        endpoint,
+        stop,
+        thread: Some(thread),
     }
 }
 
@@ -90,29 +148,10 @@ pub fn serve_files(repo: &str, revision: &str, files: BTreeMap<String, Vec<u8>>)
     let requests = Arc::new(Mutex::new(Vec::new()));
     let auth_headers = Arc::new(Mutex::new(Vec::new()));
     let thread = {
-        let (stop, requests, auth_headers, endpoint) = (
-            stop.clone(),
-            requests.clone(),
-            auth_headers.clone(),
-            endpoint.clone(),
-        );
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let (repo, requests, auth_headers, endpoint) = (
-                    repo.clone(),
-                    requests.clone(),
-                    auth_headers.clone(),
-                    endpoint.clone(),
-                );
-                // One thread per connection: hf-hub may hold a connection while opening another.
-                std::thread::spawn(move || {
-                    let _ = handle(stream, &repo, &endpoint, &requests, &auth_headers);
-                });
-            }
+        let (requests, auth_headers, endpoint) =
+            (requests.clone(), auth_headers.clone(), endpoint.clone());
+        accept_until_stopped(listener, stop.clone(), move |stream| {
+            let _ = handle(stream, &repo, &endpoint, &requests, &auth_headers);
         })
     };
     HubServer {
@@ -120,7 +159,6 @@ pub fn serve_files(repo: &str, revision: &str, files: BTreeMap<String, Vec<u8>>)
         sha,
         requests,
         auth_headers,
-        addr,
         stop,
         thread: Some(thread),
     }
@@ -212,7 +250,7 @@ fn handle(
         }
     }
     if method.is_empty() {
-        return Ok(()); // the wake-up connection from Drop
+        return Ok(());
     }
     requests.lock().unwrap().push(format!("{method} {target}"));
     let response = route(target, range.as_deref(), repo, endpoint);
