@@ -194,7 +194,7 @@ impl MarianConfig {
             ("encoder_attention_heads", config.encoder_attention_heads),
             ("decoder_attention_heads", config.decoder_attention_heads),
         ] {
-            if heads == 0 || config.d_model % heads != 0 {
+            if heads == 0 || !config.d_model.is_multiple_of(heads) {
                 bail!(
                     "{name} = {heads} does not divide d_model = {}",
                     config.d_model

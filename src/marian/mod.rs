@@ -3,6 +3,7 @@
 pub mod config;
 mod cpu;
 pub mod generate;
+pub mod kernels;
 pub mod model;
 
 pub use config::{Activation, EarlyStopping, GenerationConfig, MarianConfig};

@@ -1,0 +1,291 @@
+//! Scaled dot-product attention on row-major activations, heads side by side in each row.
+//!
+//! Queries only see the valid (unpadded) keys of their sequence, so a sentence gets the same
+//! result whatever it is batched with; the dot products and the softmax come from
+//! [`super::vector`], so the result is also the same on every instruction set.
+
+use rayon::prelude::*;
+
+use super::vector;
+use super::Isa;
+
+/// Where the keys and values of one attention call live.
+///
+/// Key `t` of sequence `s` starts at `k[s * seq_stride + t * pos_stride]` (its value likewise
+/// in `v`); head `h` takes `head_dim` elements at offset `h * head_dim`.
+#[derive(Clone, Copy)]
+pub struct KeysValues<'a> {
+    /// Keys (may share a buffer with the values, at another offset).
+    pub k: &'a [f32],
+    /// Values.
+    pub v: &'a [f32],
+    /// Elements between consecutive sequences.
+    pub seq_stride: usize,
+    /// Elements between consecutive positions of a sequence.
+    pub pos_stride: usize,
+    /// Valid keys of each sequence.
+    pub lens: &'a [usize],
+}
+
+/// The shape of the heads.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    /// Number of heads.
+    pub heads: usize,
+    /// Elements per head.
+    pub head_dim: usize,
+    /// Multiplies the queries (1/√head_dim).
+    pub scale: f32,
+}
+
+impl Heads {
+    fn width(&self) -> usize {
+        self.heads * self.head_dim
+    }
+}
+
+/// One query per output row: row `r` (of `rows`) reads its query at `q[r * q_stride ..]` and
+/// attends over sequence `r / group` of `kv`. Writes `out` (`rows × heads·head_dim`).
+pub fn single_query(
+    isa: Isa,
+    q: &[f32],
+    q_stride: usize,
+    group: usize,
+    kv: KeysValues<'_>,
+    heads: Heads,
+    out: &mut [f32],
+) {
+    let hd = heads.head_dim;
+    let width = heads.width();
+    if hd == 0 || out.is_empty() {
+        return;
+    }
+    let rows = out.len() / width;
+    assert_eq!(out.len(), rows * width, "attention: output size");
+    assert!(
+        rows == 0 || (rows - 1) * q_stride + width <= q.len(),
+        "attention: queries"
+    );
+    assert!(
+        rows.div_ceil(group.max(1)) <= kv.lens.len(),
+        "attention: sequences"
+    );
+    out.par_chunks_mut(hd).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(scores, query), (index, dst)| {
+            let (row, head) = (index / heads.heads, index % heads.heads);
+            let seq = row / group;
+            let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
+            attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
+        },
+    );
+}
+
+/// Encoder self-attention over a padded batch: `qkv` holds, per row (`batch × len` rows), the
+/// queries, keys and values side by side (`3 × heads·head_dim`); `lens` the valid length of each
+/// sequence. Rows past a sequence's length (padding) get zeros.
+pub fn self_attention(
+    isa: Isa,
+    qkv: &[f32],
+    len: usize,
+    lens: &[usize],
+    heads: Heads,
+    out: &mut [f32],
+) {
+    let hd = heads.head_dim;
+    let width = heads.width();
+    if hd == 0 || out.is_empty() {
+        return;
+    }
+    assert_eq!(
+        out.len(),
+        lens.len() * len * width,
+        "self attention: output size"
+    );
+    assert_eq!(qkv.len(), 3 * out.len(), "self attention: qkv size");
+    let kv = KeysValues {
+        k: &qkv[width..],
+        v: &qkv[2 * width..],
+        seq_stride: len * 3 * width,
+        pos_stride: 3 * width,
+        lens,
+    };
+    out.par_chunks_mut(hd).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(scores, query), (index, dst)| {
+            let (row, head) = (index / heads.heads, index % heads.heads);
+            let (seq, pos) = (row / len, row % len);
+            if pos >= lens[seq] {
+                dst.fill(0.0);
+                return;
+            }
+            let q = &qkv[row * 3 * width + head * hd..row * 3 * width + (head + 1) * hd];
+            attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
+        },
+    );
+}
+
+/// `dst = softmax((scale q) · K_seq,head) V_seq,head` over the valid keys of `seq`.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn attend_one(
+    isa: Isa,
+    q: &[f32],
+    seq: usize,
+    head: usize,
+    kv: KeysValues<'_>,
+    heads: Heads,
+    scores: &mut Vec<f32>,
+    query: &mut Vec<f32>,
+    dst: &mut [f32],
+) {
+    let hd = heads.head_dim;
+    query.clear();
+    query.extend(q.iter().map(|v| v * heads.scale));
+    let len = kv.lens[seq];
+    let base = seq * kv.seq_stride + head * hd;
+    scores.clear();
+    scores.extend((0..len).map(|t| {
+        let at = base + t * kv.pos_stride;
+        vector::dot(isa, query, &kv.k[at..at + hd])
+    }));
+    let max = vector::max(isa, scores);
+    let sum = vector::exp_in_place(isa, scores, max);
+    dst.fill(0.0);
+    for (t, e) in scores.iter().enumerate() {
+        let at = base + t * kv.pos_stride;
+        vector::axpy(isa, e / sum, &kv.v[at..at + hd], dst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(3);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// softmax(q k / √d) v in f64 for one (row, head).
+    fn naive(q: &[f32], keys: &[&[f32]], values: &[&[f32]], scale: f32) -> Vec<f64> {
+        let scores: Vec<f64> = keys
+            .iter()
+            .map(|k| {
+                q.iter()
+                    .zip(*k)
+                    .map(|(a, b)| (a * scale) as f64 * *b as f64)
+                    .sum()
+            })
+            .collect();
+        let max = scores.iter().copied().fold(f64::MIN, f64::max);
+        let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f64 = exps.iter().sum();
+        (0..q.len())
+            .map(|d| {
+                exps.iter()
+                    .zip(values)
+                    .map(|(e, v)| e / sum * v[d] as f64)
+                    .sum()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn self_attention_matches_the_formula_and_ignores_padding() {
+        let heads = Heads {
+            heads: 2,
+            head_dim: 5,
+            scale: 0.4,
+        };
+        let (len, lens) = (4, [4usize, 2]);
+        let width = 10;
+        let mut qkv = data(lens.len() * len * 3 * width, 1);
+        let mut reference = vec![0f32; lens.len() * len * width];
+        self_attention(Isa::Portable, &qkv, len, &lens, heads, &mut reference);
+        for (s, &l) in lens.iter().enumerate() {
+            for i in 0..len {
+                for h in 0..2 {
+                    let got = &reference[(s * len + i) * width + h * 5..][..5];
+                    if i >= l {
+                        assert!(got.iter().all(|&v| v == 0.0));
+                        continue;
+                    }
+                    let row = |t: usize, part: usize| {
+                        &qkv[(s * len + t) * 3 * width + part * width + h * 5..][..5]
+                    };
+                    let keys: Vec<&[f32]> = (0..l).map(|t| row(t, 1)).collect();
+                    let values: Vec<&[f32]> = (0..l).map(|t| row(t, 2)).collect();
+                    let want = naive(row(i, 0), &keys, &values, 0.4);
+                    for (g, w) in got.iter().zip(want) {
+                        assert!((*g as f64 - w).abs() < 1e-5);
+                    }
+                }
+            }
+        }
+        // Padding content does not matter; every instruction set gives the same bits.
+        for v in &mut qkv[(len + 2) * 3 * width..] {
+            *v = 1e3;
+        }
+        for isa in Isa::available() {
+            let mut out = vec![0f32; reference.len()];
+            self_attention(isa, &qkv, len, &lens, heads, &mut out);
+            assert_eq!(out, reference, "{isa}");
+        }
+    }
+
+    #[test]
+    fn single_query_with_groups_matches_self_attention_rows() {
+        let heads = Heads {
+            heads: 3,
+            head_dim: 4,
+            scale: 0.5,
+        };
+        let width = 12;
+        let (sources, src_len, group) = (2, 5, 3);
+        let kv_data = data(sources * src_len * 2 * width, 2);
+        let lens = [5usize, 3];
+        let kv = KeysValues {
+            k: &kv_data,
+            v: &kv_data[width..],
+            seq_stride: src_len * 2 * width,
+            pos_stride: 2 * width,
+            lens: &lens,
+        };
+        let rows = sources * group;
+        let q = data(rows * width, 3);
+        let mut first: Option<Vec<f32>> = None;
+        for isa in Isa::available() {
+            let mut out = vec![0f32; rows * width];
+            single_query(isa, &q, width, group, kv, heads, &mut out);
+            for r in 0..rows {
+                let s = r / group;
+                for h in 0..3 {
+                    let keys: Vec<&[f32]> = (0..lens[s])
+                        .map(|t| &kv_data[s * src_len * 2 * width + t * 2 * width + h * 4..][..4])
+                        .collect();
+                    let values: Vec<&[f32]> = (0..lens[s])
+                        .map(|t| {
+                            &kv_data[s * src_len * 2 * width + t * 2 * width + width + h * 4..][..4]
+                        })
+                        .collect();
+                    let want = naive(&q[r * width + h * 4..][..4], &keys, &values, 0.5);
+                    for (g, w) in out[r * width + h * 4..][..4].iter().zip(want) {
+                        assert!((*g as f64 - w).abs() < 1e-5);
+                    }
+                }
+            }
+            match &first {
+                None => first = Some(out),
+                Some(f) => assert_eq!(&out, f, "{isa}"),
+            }
+        }
+    }
+}
