@@ -14,6 +14,36 @@ pub struct BatchLimits {
     pub max_sentences: usize,
 }
 
+/// Largest batch limits accepted: far beyond any useful batch, and far from overflow.
+pub const MAX_BATCH_TOKENS: usize = 1 << 24;
+/// Largest number of sentences per batch accepted.
+pub const MAX_BATCH_SENTENCES: usize = 1 << 16;
+
+impl BatchLimits {
+    /// Defaults for GPUs, which are only busy with large batches.
+    pub const GPU_DEFAULT: BatchLimits = BatchLimits {
+        max_tokens: 16384,
+        max_sentences: 256,
+    };
+
+    /// Checks both limits: at least 1, at most [`MAX_BATCH_TOKENS`] / [`MAX_BATCH_SENTENCES`].
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=MAX_BATCH_TOKENS).contains(&self.max_tokens) {
+            bail!(
+                "max_batch_tokens = {} is out of range (1 to {MAX_BATCH_TOKENS})",
+                self.max_tokens
+            );
+        }
+        if !(1..=MAX_BATCH_SENTENCES).contains(&self.max_sentences) {
+            bail!(
+                "max_batch_sentences = {} is out of range (1 to {MAX_BATCH_SENTENCES})",
+                self.max_sentences
+            );
+        }
+        Ok(())
+    }
+}
+
 impl Default for BatchLimits {
     fn default() -> Self {
         Self {
@@ -40,7 +70,7 @@ pub fn plan_batches(lengths: &[usize], limits: BatchLimits) -> Result<Vec<Vec<us
         let len = lengths[index].max(1);
         let new_longest = longest.max(len);
         let fits = current.len() < limits.max_sentences
-            && new_longest * (current.len() + 1) <= limits.max_tokens;
+            && new_longest.saturating_mul(current.len() + 1) <= limits.max_tokens;
         if !current.is_empty() && !fits {
             batches.push(std::mem::take(&mut current));
             longest = 0;

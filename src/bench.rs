@@ -114,7 +114,8 @@ pub struct BenchOptions {
     pub batch_sentences: Option<usize>,
     /// Otherwise, batches under this many padded source tokens.
     pub batch_tokens: Option<usize>,
-    /// Every row of a batch generates exactly round(R x longest source of the batch) tokens.
+    /// Every row of a batch generates exactly round(R x longest source of the batch) tokens
+    /// (through [`DecodeOptions::with_exact_length`]).
     pub force_length: Option<f32>,
     /// Timed passes over the workload, after one warm-up batch.
     pub repeat: usize,
@@ -133,8 +134,10 @@ pub struct BenchReport {
     pub repeat: usize,
     /// Beam width.
     pub beams: usize,
-    /// CPU threads used by the matrix products.
+    /// CPU threads of the model.
     pub threads: usize,
+    /// What ran the model, e.g. `cpu int8 (avx512)`.
+    pub engine: String,
     /// Seconds of the timed passes.
     pub total_s: f64,
     /// Sentences translated per second.
@@ -171,15 +174,21 @@ pub fn run_bench(
     on_progress: &mut dyn FnMut(BenchProgress),
 ) -> Result<BenchReport> {
     if options.repeat == 0 {
-        bail!("--repeat must be at least 1");
+        bail!("repeat must be at least 1");
     }
+    if let Some(ratio) = options.force_length {
+        if !(ratio.is_finite() && ratio > 0.0 && ratio <= 100.0) {
+            bail!("force_length = {ratio} must be above 0 and at most 100");
+        }
+    }
+    options.decode.validate(model.config())?;
     let lengths: Vec<usize> = workload.sentences.iter().map(Vec::len).collect();
     let batches = match (options.batch_sentences, options.batch_tokens) {
         (_, Some(tokens)) => plan_batches(
             &lengths,
             BatchLimits {
                 max_tokens: tokens,
-                max_sentences: usize::MAX,
+                max_sentences: crate::batching::MAX_BATCH_SENTENCES,
             },
         )?,
         (Some(n), None) => sorted_chunks(&lengths, n)?,
@@ -193,7 +202,9 @@ pub fn run_bench(
         let mut decode = options.decode.clone();
         if let Some(ratio) = options.force_length {
             let longest = sources.iter().map(Vec::len).max().unwrap_or(1);
-            decode.forced_length = Some(((ratio as f64 * longest as f64).round() as usize).max(1));
+            let positions = model.config().max_position_embeddings;
+            let length = ((f64::from(ratio) * longest as f64).round() as usize).clamp(1, positions);
+            decode = decode.with_exact_length(length);
         }
         let hyps = generate(model, &sources, &decode)?;
         Ok(hyps.iter().map(|h| h[0].ids.len()).sum())
@@ -230,7 +241,8 @@ pub fn run_bench(
         batches: batches.len(),
         repeat: options.repeat,
         beams: options.decode.num_beams,
-        threads: candle_core::utils::get_num_threads(),
+        threads: model.threads(),
+        engine: model.describe(),
         total_s,
         sentences_per_s: sentences as f64 / total_s,
         source_tokens_per_s: (workload.source_tokens() * options.repeat) as f64 / total_s,

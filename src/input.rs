@@ -6,6 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+/// Input text that is not UTF-8 (and lossy decoding was not asked for).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: invalid UTF-8 at byte {offset}")]
+pub struct InvalidUtf8 {
+    /// The input's name (`-` for stdin).
+    pub name: String,
+    /// Offset of the first invalid byte in the original bytes.
+    pub offset: usize,
+}
+
 /// Where an input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -121,9 +131,10 @@ pub fn decode(bytes: Vec<u8>, name: &str, lossy: bool) -> Result<String> {
     match String::from_utf8(bytes) {
         Ok(text) => Ok(text),
         Err(err) if lossy => Ok(String::from_utf8_lossy(err.as_bytes()).into_owned()),
-        Err(err) => bail!(
-            "{name}: invalid UTF-8 at byte {}; use --lossy to replace invalid bytes",
-            skip + err.utf8_error().valid_up_to()
-        ),
+        Err(err) => Err(InvalidUtf8 {
+            name: name.to_string(),
+            offset: skip + err.utf8_error().valid_up_to(),
+        }
+        .into()),
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod batching;
 pub mod bench;
+pub mod bilingual;
 pub mod device;
 pub mod document;
 pub mod input;

@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use candle_core::{DType, Device};
+use anyhow::{bail, Context, Result};
 
 use crate::batching::{plan_batches, BatchLimits};
 use crate::long_sentence::split_long_sentence;
-use crate::marian::{generate, DecodeOptions, MarianModel};
+use crate::marian::{generate, DecodeOptions, MarianModel, ModelOptions};
 use crate::tokenizer::MarianTokenizer;
 
 /// One translated sentence.
@@ -36,12 +35,12 @@ pub enum Event {
         /// How many parts it was cut into.
         parts: usize,
     },
-    /// A batch finished: `units` more model inputs are translated, of `total` in this call.
-    BatchDone {
-        /// Inputs translated by this batch.
-        units: usize,
-        /// Inputs in this call.
-        total: usize,
+    /// `sentences` more input sentences are translated (every occurrence of a repeated
+    /// sentence, once all parts of a split one are): over one call the events add up to
+    /// exactly the number of sentences given.
+    Progress {
+        /// Sentences finished by the last batch.
+        sentences: usize,
     },
 }
 
@@ -70,13 +69,17 @@ struct Unit {
 
 impl Translator {
     /// Loads the model and tokenizer files of a checkpoint folder.
-    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<Self> {
+    pub fn load(dir: &Path, options: &ModelOptions) -> Result<Self> {
         let tokenizer = MarianTokenizer::from_dir(dir)?;
-        let model = MarianModel::load(dir, device, dtype)?;
+        let model = MarianModel::load(dir, options)?;
+        Self::new(model, tokenizer).with_context(|| dir.display().to_string())
+    }
+
+    /// Pairs a model with its tokenizer, checking that their vocabularies agree.
+    pub fn new(model: MarianModel, tokenizer: MarianTokenizer) -> Result<Self> {
         if tokenizer.vocab_size() > model.config().vocab_size {
-            anyhow::bail!(
-                "{}: the tokenizer has {} ids but the model only {}",
-                dir.display(),
+            bail!(
+                "the tokenizer has {} ids but the model only {}",
                 tokenizer.vocab_size(),
                 model.config().vocab_size
             );
@@ -99,6 +102,20 @@ impl Translator {
         DecodeOptions::from_generation(self.model.generation_config())
     }
 
+    /// Checks `options` against this model before any work.
+    pub fn validate(&self, options: &TranslatorOptions) -> Result<()> {
+        options.decode.validate(self.model.config())?;
+        options.batch.validate()?;
+        let positions = self.model.config().max_position_embeddings;
+        if !(2..=positions).contains(&options.max_sentence_tokens) {
+            bail!(
+                "max_sentence_tokens = {} is out of range (2 to {positions}, the model's positions)",
+                options.max_sentence_tokens
+            );
+        }
+        Ok(())
+    }
+
     /// Translates sentences; returns one translation per input, in order. A sentence that
     /// occurs several times is translated once.
     pub fn translate(
@@ -107,35 +124,49 @@ impl Translator {
         options: &TranslatorOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<Translation>> {
-        // Unique sentences, in first-occurrence order.
+        self.validate(options)?;
+        // Unique sentences, in first-occurrence order, and how often each occurs.
         let mut unique: Vec<&str> = Vec::new();
+        let mut occurrences: Vec<usize> = Vec::new();
         let mut index_of: HashMap<&str, usize> = HashMap::new();
         let slots: Vec<usize> = sentences
             .iter()
             .map(|&s| {
-                *index_of.entry(s).or_insert_with(|| {
+                let slot = *index_of.entry(s).or_insert_with(|| {
                     unique.push(s);
+                    occurrences.push(0);
                     unique.len() - 1
-                })
+                });
+                occurrences[slot] += 1;
+                slot
             })
             .collect();
 
         let units = self.make_units(&unique, options.max_sentence_tokens, on_event)?;
+        let mut parts_left: Vec<usize> = vec![0; unique.len()];
+        for unit in &units {
+            parts_left[unit.sentence] += 1;
+        }
         let lengths: Vec<usize> = units.iter().map(|u| u.ids.len()).collect();
         let mut outputs: Vec<Option<(Vec<u32>, f32)>> = vec![None; units.len()];
         for batch in plan_batches(&lengths, options.batch)? {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| units[i].ids.clone()).collect();
             let hypotheses = generate(&self.model, &sources, &options.decode)?;
+            let mut finished = 0;
             for (&unit, hyps) in batch.iter().zip(hypotheses) {
                 let best = hyps
                     .into_iter()
                     .next()
                     .context("the search returned no hypothesis")?;
                 outputs[unit] = Some((best.ids, best.score));
+                let sentence = units[unit].sentence;
+                parts_left[sentence] -= 1;
+                if parts_left[sentence] == 0 {
+                    finished += occurrences[sentence];
+                }
             }
-            on_event(Event::BatchDone {
-                units: batch.len(),
-                total: units.len(),
+            on_event(Event::Progress {
+                sentences: finished,
             });
         }
 
@@ -192,7 +223,7 @@ impl Translator {
                 // A single character can still exceed a tiny limit; never drop text, but never
                 // exceed the model's positions either.
                 if ids.len() > positions {
-                    anyhow::bail!("a piece of a long sentence still has {} tokens", ids.len());
+                    bail!("a piece of a long sentence still has {} tokens", ids.len());
                 }
                 units.push(Unit { sentence, ids });
             }

@@ -918,34 +918,126 @@ fn corrupt_config_and_vocab_are_named() {
 fn cuda_without_the_feature_is_a_clear_error() {
     let out = translate(&["--device", "cuda"], "Bonjour.\n".as_bytes());
     let err = assert_failure(&out);
-    assert!(err.contains("cuda"), "{err}");
-    assert!(err.contains("--features cuda"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let lines: Vec<&str> = err.trim().lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "error: this traduire was built without CUDA support",
+            "hint: rebuild with `cargo build --release --features cuda` (needs the toolkit), or use --device cpu"
+        ],
+        "{err}"
+    );
 }
 
 #[test]
 fn bf16_on_the_cpu_is_a_clear_error() {
     let out = translate(&["--dtype", "bf16"], "Bonjour.\n".as_bytes());
     let err = assert_failure(&out);
-    assert!(err.contains("bf16"), "{err}");
-    assert!(err.contains("CPU"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: bf16 is not supported on the CPU"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 2, "{err}");
+}
+
+/// Options are checked before the model is looked for: with a model that is not in the cache
+/// (offline), a bad option is what the error names, not the missing model.
+#[test]
+fn options_are_checked_before_the_model_is_resolved() {
+    let hf_home = tempfile::tempdir().expect("temp dir");
+    for (args, expected) in [
+        (vec!["--dtype", "bf16"], "bf16 is not supported on the CPU"),
+        (vec!["--device", "cdua"], "cdua"),
+        (vec!["--kernels", "sse"], "sse"),
+        (vec!["--threads", "0"], "--threads"),
+        (vec!["--beams", "100000000"], "--beams"),
+    ] {
+        let out = run(
+            traduire()
+                .env("HF_HOME", hf_home.path())
+                .args(["translate", "--model", "opus-mt-fr-en", "--offline"])
+                .args(&args),
+            "Bonjour.\n".as_bytes(),
+        );
+        let err = assert_failure(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(
+            !err.contains("cache"),
+            "{args:?} reached the model lookup: {err}"
+        );
+    }
 }
 
 #[test]
 fn bad_option_values_are_refused() {
-    let out = translate(&["-f", "docx"], "Bonjour.\n".as_bytes());
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert!(err.contains("docx"), "{err}");
-
-    let out = translate(&["--dtype", "f64"], "Bonjour.\n".as_bytes());
+    for (args, expected) in [
+        (vec!["-f", "docx"], "docx"),
+        (vec!["--dtype", "f64"], "f64"),
+        (vec!["--max-batch-sentences", "0"], "0 is not in 1..=65536"),
+        (
+            vec!["--max-batch-tokens", "99999999999"],
+            "--max-batch-tokens",
+        ),
+        // Used to wrap around to an 8-token limit (inf) or cap at 9 tokens (nan, 0).
+        (
+            vec!["--max-length-ratio", "inf"],
+            "must be above 0 and at most 1000, or off",
+        ),
+        (vec!["--max-length-ratio", "nan"], "must be above 0"),
+        (vec!["--max-length-ratio", "0"], "must be above 0"),
+        (vec!["--max-length-ratio", "-2"], "must be above 0"),
+        // Used to abort the process allocating 2 TB.
+        (vec!["--beams", "100000000"], "100000000 is not in 1..=128"),
+        (vec!["--beams", "0"], "0 is not in 1..=128"),
+        (vec!["--threads", "100000"], "100000 is not in 1..=1024"),
+        (vec!["--max-new-tokens", "0"], "--max-new-tokens"),
+        (vec!["--length-penalty", "inf"], "finite"),
+        (vec!["--max-sentence-tokens", "1"], "--max-sentence-tokens"),
+    ] {
+        let out = translate(&args, "Bonjour.\n".as_bytes());
+        let err = assert_failure(&out);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    // Within clap's ranges but beyond this model's 512 positions: refused after loading,
+    // before translating, naming the flag.
+    let out = run(
+        traduire()
+            .arg("translate")
+            .arg("--model-dir")
+            .arg(model_dir())
+            .args(["--max-new-tokens", "600"]),
+        "Bonjour.\n".as_bytes(),
+    );
     let err = assert_failure(&out);
-    assert!(err.contains("f64"), "{err}");
+    assert!(
+        err.contains("max_new_tokens = 600 is out of range (1 to 512"),
+        "{err}"
+    );
+    assert!(err.contains("hint: see --max-new-tokens"), "{err}");
+    // `off` turns the relative limit off.
+    assert_success(&translate(
+        &["--max-length-ratio", "off"],
+        "Bonjour.\n".as_bytes(),
+    ));
+}
 
-    let out = translate(&["--max-batch-sentences", "0"], "Bonjour.\n".as_bytes());
-    let err = assert_failure(&out);
-    assert!(err.contains("at least 1"), "{err}");
+#[test]
+fn help_lists_the_choices() {
+    let out = run(traduire().args(["translate", "-h"]), b"");
+    assert_success(&out);
+    // Help text is wrapped to the terminal: compare with whitespace collapsed.
+    let help = stdout(&out)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for choice in [
+        "[possible values: f32, f16, bf16, int8]",
+        "[possible values: cpu, cuda, cuda:N, metal, metal:N]",
+        "[possible values: text, markdown, html, tsv, jsonl, tmx, moses]",
+        "[possible values: auto, avx512, avx2, portable, candle]",
+    ] {
+        assert!(help.contains(choice), "{choice} missing from:\n{help}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@
 
 use std::path::PathBuf;
 
-use candle_core::{DType, Device};
-use traduire::marian::generate;
+use traduire::device::Precision;
+use traduire::marian::{generate, ModelOptions};
 use traduire::translator::Translator;
 
 fn model_dir() -> PathBuf {
@@ -25,8 +25,18 @@ fn model_dir() -> PathBuf {
 #[test]
 #[ignore = "needs the ~300 MB random checkpoint from scripts/make_bench_model.py"]
 fn full_size_random_checkpoint_loads_and_generates() {
+    for precision in [Precision::F32, Precision::Int8] {
+        check(precision);
+    }
+}
+
+fn check(precision: Precision) {
     let dir = model_dir();
-    let translator = Translator::load(&dir, &Device::Cpu, DType::F32)
+    let options = ModelOptions {
+        precision,
+        ..ModelOptions::default()
+    };
+    let translator = Translator::load(&dir, &options)
         .unwrap_or_else(|e| panic!("{}: {e:#} (run scripts/make_bench_model.py)", dir.display()));
     let config = translator.model().config();
     assert_eq!(
@@ -59,8 +69,9 @@ fn full_size_random_checkpoint_loads_and_generates() {
             let alone =
                 generate(translator.model(), std::slice::from_ref(source), &options).unwrap();
             assert_eq!(
-                alone[0][0].ids, hyp.ids,
-                "batched and alone agree (beams {beams})"
+                (&alone[0][0].ids, alone[0][0].score.to_bits()),
+                (&hyp.ids, hyp.score.to_bits()),
+                "batched and alone agree bit for bit ({precision}, beams {beams})"
             );
         }
     }

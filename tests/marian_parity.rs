@@ -7,25 +7,42 @@
 
 mod common;
 
-use candle_core::{DType, Device};
 use serde_json::Value;
-use traduire::marian::{generate, DecodeOptions, EarlyStopping, Hypothesis, MarianModel};
+use traduire::marian::kernels::Isa;
+use traduire::marian::{
+    generate, DecodeOptions, EarlyStopping, Hypothesis, KernelChoice, MarianModel, ModelOptions,
+};
 
 const MODELS: [&str; 2] = ["tiny-swish", "tiny-relu"];
 
+/// Both engines: traduire's CPU kernels (the default) and candle's operations (what GPUs
+/// run), each proven against transformers.
+fn engines() -> [(&'static str, ModelOptions); 2] {
+    [
+        ("cpu kernels", ModelOptions::default()),
+        (
+            "candle",
+            ModelOptions {
+                kernels: KernelChoice::Candle,
+                ..ModelOptions::default()
+            },
+        ),
+    ]
+}
+
 struct Case {
-    name: &'static str,
+    name: String,
     model: MarianModel,
     reference: Value,
 }
 
-fn load(name: &'static str) -> Case {
+fn load(name: &'static str, engine: &(&str, ModelOptions)) -> Case {
     let dir = common::model_dir(name);
-    let model = MarianModel::load(&dir, &Device::Cpu, DType::F32).expect("fixture model loads");
+    let model = MarianModel::load(&dir, &engine.1).expect("fixture model loads");
     let text = std::fs::read_to_string(common::reference_dir(name).join("reference.json"))
         .expect("reference.json");
     Case {
-        name,
+        name: format!("{name} ({})", engine.0),
         model,
         reference: serde_json::from_str(&text).expect("reference.json parses"),
     }
@@ -94,16 +111,27 @@ fn check_hyps(what: &str, got: &[Hypothesis], want: &Value) {
     }
 }
 
+/// Every (model, engine) case.
+fn cases() -> Vec<Case> {
+    MODELS
+        .iter()
+        .flat_map(|name| engines().map(|engine| load(name, &engine)))
+        .collect()
+}
+
 #[test]
 fn encoder_states_match_transformers() {
-    for name in MODELS {
-        let case = load(name);
+    for case in cases() {
+        let name = &case.name;
         let inputs = inputs(&case);
         for entry in case.reference["encoder"].as_array().unwrap() {
             let i = entry["input"].as_u64().unwrap() as usize;
-            let (ids, mask) = case.model.pad_sources(&[inputs[i].clone()]).unwrap();
-            let hidden = case.model.encode(&ids, &mask).unwrap();
-            let got = hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let (got, _) = case
+                .model
+                .encode(&[inputs[i].clone()])
+                .unwrap()
+                .states()
+                .unwrap();
             assert_close(
                 &format!("{name} encoder input {i}"),
                 &got,
@@ -119,10 +147,7 @@ fn encoder_states_match_transformers() {
             .iter()
             .map(|i| inputs[i.as_u64().unwrap() as usize].clone())
             .collect();
-        let (ids, mask) = case.model.pad_sources(&members).unwrap();
-        let hidden = case.model.encode(&ids, &mask).unwrap();
-        let (b, len, d) = hidden.dims3().unwrap();
-        let got = hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let (got, [b, len, d]) = case.model.encode(&members).unwrap().states().unwrap();
         let want = floats(&batch["hidden"]);
         for (row, member) in members.iter().enumerate().take(b) {
             let range = row * len * d..(row * len + member.len()) * d;
@@ -138,17 +163,15 @@ fn encoder_states_match_transformers() {
 
 #[test]
 fn first_step_logits_match_transformers() {
-    for name in MODELS {
-        let case = load(name);
+    for case in cases() {
+        let name = &case.name;
         let inputs = inputs(&case);
         let start = case.model.config().decoder_start_token_id;
         for entry in case.reference["first_step_logits"].as_array().unwrap() {
             let i = entry["input"].as_u64().unwrap() as usize;
-            let (ids, mask) = case.model.pad_sources(&[inputs[i].clone()]).unwrap();
-            let encoded = case.model.encode(&ids, &mask).unwrap();
-            let mut state = case.model.start_decoding(&encoded, &mask, 1, 1).unwrap();
-            let logits = case.model.decode_step(&mut state, &[start]).unwrap();
-            let got = logits.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let encoded = case.model.encode(&[inputs[i].clone()]).unwrap();
+            let mut decoder = case.model.start_decoding(&encoded, 1, 1).unwrap();
+            let got = decoder.step(&[start]).unwrap().to_vec();
             assert_close(
                 &format!("{name} logits input {i}"),
                 &got,
@@ -161,8 +184,8 @@ fn first_step_logits_match_transformers() {
 
 #[test]
 fn greedy_matches_transformers_alone_and_batched() {
-    for name in MODELS {
-        let case = load(name);
+    for case in cases() {
+        let name = &case.name;
         let inputs = inputs(&case);
         let opts = options(&case, &case.reference["settings"]["greedy"]);
         let mut alone = Vec::new();
@@ -209,8 +232,8 @@ fn greedy_matches_transformers_alone_and_batched() {
 
 #[test]
 fn beam_search_matches_transformers_alone_and_batched() {
-    for name in MODELS {
-        let case = load(name);
+    for case in cases() {
+        let name = &case.name;
         let inputs = inputs(&case);
         let opts = options(&case, &case.reference["settings"]["beam"]);
         let mut alone = Vec::new();
@@ -243,8 +266,8 @@ fn beam_search_matches_transformers_alone_and_batched() {
 
 #[test]
 fn beam_options_match_transformers() {
-    for name in MODELS {
-        let case = load(name);
+    for case in cases() {
+        let name = &case.name;
         let inputs = inputs(&case);
         for group in case.reference["beam_options"].as_array().unwrap() {
             let opts = options(&case, &group["settings"]);
@@ -264,9 +287,9 @@ fn beam_options_match_transformers() {
 #[test]
 fn fixtures_are_real() {
     // Guard against an empty or truncated reference silently passing the loops above.
-    for name in MODELS {
-        let case = load(name);
-        assert_eq!(case.name, name);
+    let cases = cases();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
         assert!(case.reference["encoder"].as_array().unwrap().len() >= 3);
         assert!(
             case.reference["first_step_logits"]
@@ -276,5 +299,44 @@ fn fixtures_are_real() {
                 >= 3
         );
         assert!(case.reference["beam_options"].as_array().unwrap().len() >= 2);
+    }
+}
+
+/// The CPU engine gives the same bits for a sentence alone or in any batch, and on every
+/// instruction set: ids and scores, greedy and beam.
+#[test]
+fn cpu_engine_is_batch_and_isa_invariant() {
+    for name in MODELS {
+        let reference = load(name, &engines()[0]);
+        let inputs = inputs(&reference);
+        for settings in ["greedy", "beam"] {
+            let opts = options(&reference, &reference.reference["settings"][settings]);
+            let bits = |hyps: &[Vec<Hypothesis>]| -> Vec<(Vec<u32>, u32)> {
+                hyps.iter()
+                    .flatten()
+                    .map(|h| (h.ids.clone(), h.score.to_bits()))
+                    .collect()
+            };
+            let alone: Vec<Vec<Hypothesis>> = inputs
+                .iter()
+                .flat_map(|i| generate(&reference.model, std::slice::from_ref(i), &opts).unwrap())
+                .collect();
+            let batched = generate(&reference.model, &inputs, &opts).unwrap();
+            assert_eq!(
+                bits(&batched),
+                bits(&alone),
+                "{name} {settings}: batch of all"
+            );
+            for isa in Isa::available() {
+                let options = ModelOptions {
+                    kernels: KernelChoice::Isa(isa),
+                    threads: Some(3),
+                    ..ModelOptions::default()
+                };
+                let model = MarianModel::load(&common::model_dir(name), &options).unwrap();
+                let got = generate(&model, &inputs[..12], &opts).unwrap();
+                assert_eq!(bits(&got), bits(&alone[..12]), "{name} {settings} {isa}");
+            }
+        }
     }
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use traduire::write::{
-    is_broken_pipe, open_writer, BilingualDocument, BilingualParagraph, BilingualSentence,
-    BlockKind, Format, Output, WriterOptions,
+    is_broken_pipe, open_writer, BilingualDocument, BilingualParagraph, BilingualSentence, Format,
+    Output, ParagraphKind, WriterOptions,
 };
 
 fn sentence(fr: &str, en: &str, score: f32) -> BilingualSentence {
@@ -24,15 +24,15 @@ fn awkward_document() -> BilingualDocument {
         name: "dir/article \"un\" & <deux>.txt".to_string(),
         paragraphs: vec![
             BilingualParagraph {
-                kind: BlockKind::Title,
+                kind: ParagraphKind::Title,
                 sentences: vec![sentence("Le « grand » titre | <script>", "The \"big\" title | <script>", -0.1)],
             },
             BilingualParagraph {
-                kind: BlockKind::Heading,
+                kind: ParagraphKind::Heading,
                 sentences: vec![sentence("Sous-titre & co", "Subtitle & co", 0.0)],
             },
             BilingualParagraph {
-                kind: BlockKind::Paragraph,
+                kind: ParagraphKind::Paragraph,
                 sentences: vec![
                     sentence(
                         "Il a dit : <script>alert('x')</script> & «\u{a0}bonjour\u{a0}».",
@@ -46,9 +46,9 @@ fn awkward_document() -> BilingualDocument {
                 ],
             },
             // Empty paragraphs produce no output rows in any format.
-            BilingualParagraph { kind: BlockKind::Paragraph, sentences: vec![] },
+            BilingualParagraph { kind: ParagraphKind::Paragraph, sentences: vec![] },
             BilingualParagraph {
-                kind: BlockKind::Paragraph,
+                kind: ParagraphKind::Paragraph,
                 sentences: vec![sentence(
                     "Un très long paragraphe avec anticonstitutionnellement beaucoup de mots qui devra être replié sur plusieurs lignes.",
                     "A very long paragraph with unconstitutionally many words that will have to be wrapped over several lines.",
@@ -63,7 +63,7 @@ fn second_document() -> BilingualDocument {
     BilingualDocument {
         name: "-".to_string(),
         paragraphs: vec![BilingualParagraph {
-            kind: BlockKind::Paragraph,
+            kind: ParagraphKind::Paragraph,
             sentences: vec![sentence("Deuxième document.", "Second document.", -0.2)],
         }],
     }

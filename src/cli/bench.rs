@@ -7,8 +7,11 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use traduire::bench::{run_bench, BenchOptions, BenchReport, Workload};
+use traduire::marian::config::LIMITS;
 use traduire::marian::MarianModel;
 use traduire::tokenizer::MarianTokenizer;
+
+use super::args::RuntimeArgs;
 
 /// Arguments of `traduire bench`.
 #[derive(Debug, Args)]
@@ -24,55 +27,49 @@ pub struct BenchArgs {
     /// Write the default workload as JSON to FILE and exit (so other engines can run it).
     #[arg(long, value_name = "FILE")]
     pub write_workload: Option<PathBuf>,
-    /// Beam width; 1 is greedy.
-    #[arg(long, default_value_t = 1)]
-    pub beams: usize,
-    /// Batches: fixed chunks of N length-sorted sentences.
-    #[arg(long, value_name = "N", conflicts_with = "max_batch_tokens")]
-    pub max_batch_sentences: Option<usize>,
-    /// Batches: length-sorted, at most N padded source tokens each.
-    #[arg(long, value_name = "N")]
-    pub max_batch_tokens: Option<usize>,
-    /// CPU threads for the matrix products (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    /// Beam width, 1 to 128; 1 is greedy.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=LIMITS.num_beams as i64))]
+    pub beams: u16,
+    /// Batches: fixed chunks of N length-sorted sentences (1 to 65536).
+    #[arg(long, value_name = "N", conflicts_with = "max_batch_tokens", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_batch_sentences: Option<u32>,
+    /// Batches: length-sorted, at most N padded source tokens each (1 to 16777216).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16_777_216))]
+    pub max_batch_tokens: Option<u32>,
     /// Every row of a batch generates exactly round(R x the batch's longest source) tokens,
-    /// so engines do the same work whatever a random model emits.
-    #[arg(long, value_name = "R")]
+    /// so engines do the same work whatever a random model emits (R above 0, at most 100).
+    #[arg(long, value_name = "R", value_parser = parse_force_length)]
     pub force_length: Option<f32>,
-    /// Timed passes over the workload (after a warm-up batch).
-    #[arg(long, default_value_t = 3)]
-    pub repeat: usize,
+    /// Timed passes over the workload (after a warm-up batch), 1 to 1000.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub repeat: u16,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Device: cpu, cuda[:N] or metal.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Number type of the weights: f32, f16 or bf16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+}
+
+fn parse_force_length(s: &str) -> Result<f32, String> {
+    let r: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(r.is_finite() && r > 0.0 && r <= 100.0) {
+        return Err("must be above 0 and at most 100".into());
+    }
+    Ok(r)
 }
 
 /// Runs the benchmark and prints its report.
 pub fn run(args: BenchArgs) -> Result<()> {
-    if let Some(threads) = args.threads {
-        traduire::device::set_cpu_threads(threads)?;
-    }
-    let device = traduire::device::open_device(&args.device)?;
-    let dtype = traduire::device::parse_dtype(&args.dtype)?;
+    let options = args.runtime.options()?;
     let started = Instant::now();
     let (model, tokenizer) = match &args.model_dir {
         Some(dir) => (
-            MarianModel::load(dir, &device, dtype)?,
+            MarianModel::load(dir, &options)?,
             Some(MarianTokenizer::from_dir(dir)?),
         ),
         None => {
             let (config, generation) = traduire::marian::config::opus_mt_fr_en();
-            (
-                MarianModel::random(config, generation, &device, dtype)?,
-                None,
-            )
+            (MarianModel::random(config, generation, &options)?, None)
         }
     };
     let load_s = started.elapsed().as_secs_f64();
@@ -91,14 +88,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         return Ok(());
     }
     let mut decode = traduire::marian::DecodeOptions::from_generation(model.generation_config());
-    decode.num_beams = args.beams;
+    decode.num_beams = args.beams.into();
     decode.num_return_sequences = 1;
     let options = BenchOptions {
         decode,
-        batch_sentences: args.max_batch_sentences,
-        batch_tokens: args.max_batch_tokens,
+        batch_sentences: args.max_batch_sentences.map(|n| n as usize),
+        batch_tokens: args.max_batch_tokens.map(|n| n as usize),
         force_length: args.force_length,
-        repeat: args.repeat,
+        repeat: args.repeat.into(),
     };
     let show_progress = std::io::stderr().is_terminal();
     let report = run_bench(&model, &workload, &options, load_s, &mut |p| {
@@ -124,6 +121,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 fn print_table(r: &BenchReport) {
     println!("model load        {:>10.2} s", r.load_s);
+    println!("engine            {:>10}", r.engine);
     println!(
         "workload          {:>10} sentences, {} batches, {} passes, beam {}, {} threads",
         r.sentences, r.batches, r.repeat, r.beams, r.threads

@@ -1,6 +1,9 @@
-//! One module per subcommand: argument definitions and the terminal side (messages, progress).
+//! One module per subcommand (argument definitions and the terminal side: messages, progress),
+//! plus the options they share and the hints added to library errors.
 
+pub mod args;
 pub mod bench;
-pub mod model_args;
+pub mod hints;
+pub mod progress;
 pub mod segment;
 pub mod translate;

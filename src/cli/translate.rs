@@ -3,21 +3,18 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use traduire::batching::BatchLimits;
-use traduire::document::{Document, ParagraphKind};
+use traduire::bilingual::BilingualDocument;
+use traduire::document::Document;
 use traduire::input::{expand_inputs, read_input};
-use traduire::marian::DecodeOptions;
+use traduire::marian::ModelOptions;
 use traduire::segment::SegmentOptions;
 use traduire::translator::{Event, Translator, TranslatorOptions};
-use traduire::write::{
-    open_writer, BilingualDocument, BilingualParagraph, BilingualSentence, BlockKind, Format,
-    Output, WriterOptions,
-};
+use traduire::write::{open_writer, Format, Output, WriterOptions};
 
-use super::model_args::ModelArgs;
+use super::args::{DecodeArgs, FormatArg, ModelArgs};
+use super::progress::sentence_bar;
 
 /// Arguments of `traduire translate`.
 #[derive(Debug, Args)]
@@ -25,36 +22,17 @@ pub struct TranslateArgs {
     /// Files, directories (.txt and .md files, recursively) or `-` for stdin.
     #[arg(default_value = "-")]
     pub inputs: Vec<String>,
-    /// Output format: text, markdown, html, tsv, jsonl, tmx or moses.
-    #[arg(short, long, default_value = "text", value_parser = clap::value_parser!(Format))]
-    pub format: Format,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
+    pub format: FormatArg,
     /// Write to this file (atomically: a temp file, then a rename) instead of stdout. For
     /// moses, the prefix of PREFIX.fr and PREFIX.en.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Beam width (default: the model's generation_config, 4 for opus-mt); 1 is greedy.
-    #[arg(long)]
-    pub beams: Option<usize>,
-    /// Most tokens generated per sentence (default: the model's max_length - 1).
-    #[arg(long, value_name = "N")]
-    pub max_new_tokens: Option<usize>,
-    /// Also limit output to ceil(R x source tokens) + 10 tokens.
-    #[arg(long, value_name = "R", default_value_t = 3.0)]
-    pub max_length_ratio: f32,
-    /// Length penalty exponent of beam scores (default: the model's, 1.0).
-    #[arg(long)]
-    pub length_penalty: Option<f32>,
-    /// Most padded source tokens per batch.
-    #[arg(long, default_value_t = BatchLimits::default().max_tokens)]
-    pub max_batch_tokens: usize,
-    /// Most sentences per batch.
-    #[arg(long, default_value_t = BatchLimits::default().max_sentences)]
-    pub max_batch_sentences: usize,
-    /// Sentences longer than this many tokens are split at clause boundaries (with a warning).
-    #[arg(long, default_value_t = 200, value_name = "N")]
-    pub max_sentence_tokens: usize,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
     /// Each input line is already one sentence: do not segment (blank lines still separate
     /// paragraphs).
     #[arg(long)]
@@ -72,8 +50,12 @@ pub struct TranslateArgs {
 
 /// Runs the subcommand: one document at a time, so memory holds one document and one batch.
 pub fn run(args: TranslateArgs) -> Result<()> {
+    // Everything that can be checked without the model comes first: a typo must not cost a
+    // download.
+    let model_options = args.model.runtime.options()?;
     let inputs = expand_inputs(&args.inputs)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
+    let format: Format = args.format.into();
     let output = match &args.output {
         Some(path) => Output::File(path.clone()),
         None => Output::Stdout,
@@ -82,22 +64,11 @@ pub fn run(args: TranslateArgs) -> Result<()> {
         columns: text_columns(&args),
         ..WriterOptions::default()
     };
-    let mut writer = open_writer(args.format, output, &writer_options)?;
+    let mut writer = open_writer(format, output, &writer_options)?;
 
     // The model loads on the first non-empty document, so empty input needs no model.
     let mut translator: Option<(Translator, TranslatorOptions)> = None;
-    let progress = if interactive {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {pos}/{len} sentences [{elapsed_precise}] {per_sec} ETA {eta} {msg}",
-            )
-            .context("progress bar template")?,
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let progress = sentence_bar(interactive);
     for input in &inputs {
         let text = read_input(input, args.lossy)?;
         let document = if args.sentences {
@@ -115,14 +86,14 @@ pub fn run(args: TranslateArgs) -> Result<()> {
             Vec::new()
         } else {
             if translator.is_none() {
-                translator = Some(load(&args, interactive)?);
+                translator = Some(load(&args, &model_options, interactive)?);
             }
             let (translator, options) = translator.as_ref().expect("loaded above");
             progress.inc_length(sentences.len() as u64);
             let quiet = args.quiet;
             let name = &input.name;
             translator.translate(&sentences, options, &mut |event| match event {
-                Event::BatchDone { units, .. } => progress.inc(units as u64),
+                Event::Progress { sentences } => progress.inc(sentences as u64),
                 Event::LongSentenceSplit {
                     sentence,
                     tokens,
@@ -137,70 +108,33 @@ pub fn run(args: TranslateArgs) -> Result<()> {
                 Event::LongSentenceSplit { .. } => {}
             })?
         };
-        let mut next = translations.into_iter();
-        let bilingual = BilingualDocument {
-            name: input.name.clone(),
-            paragraphs: document
-                .paragraphs
-                .iter()
-                .map(|paragraph| BilingualParagraph {
-                    kind: match paragraph.kind {
-                        ParagraphKind::Title => BlockKind::Title,
-                        ParagraphKind::Heading => BlockKind::Heading,
-                        ParagraphKind::Paragraph | ParagraphKind::ListItem => BlockKind::Paragraph,
-                    },
-                    sentences: paragraph
-                        .sentences
-                        .iter()
-                        .map(|s| {
-                            let t = next.next().expect("one translation per sentence");
-                            BilingualSentence {
-                                fr: document.sentence_text(s).to_string(),
-                                en: t.text,
-                                score: t.score,
-                            }
-                        })
-                        .collect(),
-                })
-                .collect(),
-        };
+        let bilingual = BilingualDocument::join(input.name.clone(), &document, translations)?;
         progress.suspend(|| writer.write_document(&bilingual))?;
     }
     progress.finish_and_clear();
     writer.finish()
 }
 
-fn load(args: &TranslateArgs, interactive: bool) -> Result<(Translator, TranslatorOptions)> {
+/// Resolves (downloads) the model, loads it and checks the decoding options against it.
+fn load(
+    args: &TranslateArgs,
+    model_options: &ModelOptions,
+    interactive: bool,
+) -> Result<(Translator, TranslatorOptions)> {
     let dir = args.model.model_dir(interactive)?;
-    let device = traduire::device::open_device(&args.model.device)?;
-    let dtype = traduire::device::parse_dtype(&args.model.dtype)?;
-    let translator = Translator::load(&dir, &device, dtype)?;
-    let mut decode: DecodeOptions = translator.default_decode_options();
-    if let Some(beams) = args.beams {
-        decode.num_beams = beams;
-    }
-    decode.num_return_sequences = 1;
-    if let Some(n) = args.max_new_tokens {
-        decode.max_new_tokens = n;
-    }
-    if let Some(lp) = args.length_penalty {
-        decode.length_penalty = lp;
-    }
-    decode.max_length_ratio = Some(args.max_length_ratio);
+    let translator = Translator::load(&dir, model_options)?;
     let options = TranslatorOptions {
-        decode,
-        batch: BatchLimits {
-            max_tokens: args.max_batch_tokens,
-            max_sentences: args.max_batch_sentences,
-        },
-        max_sentence_tokens: args.max_sentence_tokens,
+        decode: args.decode.apply(translator.default_decode_options()),
+        batch: args.decode.batch(model_options.device),
+        max_sentence_tokens: args.decode.max_sentence_tokens as usize,
     };
+    translator.validate(&options)?;
     Ok((translator, options))
 }
 
 /// Two aligned columns for the text format when stdout is a terminal at least 100 wide.
 fn text_columns(args: &TranslateArgs) -> Option<usize> {
-    if args.format != Format::Text || args.output.is_some() || !std::io::stdout().is_terminal() {
+    if args.format != FormatArg::Text || args.output.is_some() || !std::io::stdout().is_terminal() {
         return None;
     }
     let (_, width) = console::Term::stdout().size();
@@ -208,7 +142,7 @@ fn text_columns(args: &TranslateArgs) -> Option<usize> {
 }
 
 /// The first words of a sentence, for warnings.
-fn preview(sentence: &str) -> String {
+pub fn preview(sentence: &str) -> String {
     let mut chars = sentence.chars();
     let head: String = chars.by_ref().take(80).collect();
     if chars.next().is_some() {

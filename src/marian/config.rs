@@ -1,12 +1,47 @@
 //! Typed views of a Marian checkpoint's `config.json` and `generation_config.json`.
 //!
 //! Every field that changes the model's arithmetic is read and checked: a value this engine does
-//! not implement is an error naming the field, never a silently different model.
+//! not implement is an error naming the field, never a silently different model. Sizes are
+//! checked against [`LIMITS`] before anything is allocated, so a hostile `config.json` cannot
+//! make the process allocate without bound or reach a panic.
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use serde_json::Value;
+
+use super::error::{MarianError, Result};
+
+/// The largest sizes a checkpoint may declare. They are far above every published Marian
+/// model (opus-mt-tc-big: d_model 1024, 12+12 layers, ffn 4096, vocabulary 57k) and keep every
+/// size computation far from overflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest `d_model`.
+    pub d_model: usize,
+    /// Most layers on either side.
+    pub layers: usize,
+    /// Most attention heads.
+    pub heads: usize,
+    /// Largest feed-forward size.
+    pub ffn_dim: usize,
+    /// Largest vocabulary.
+    pub vocab_size: usize,
+    /// Most positions (the longest sequence).
+    pub max_position_embeddings: usize,
+    /// Most beams.
+    pub num_beams: usize,
+}
+
+/// The limits every checkpoint and decoding option is checked against.
+pub const LIMITS: Limits = Limits {
+    d_model: 16_384,
+    layers: 256,
+    heads: 1024,
+    ffn_dim: 262_144,
+    vocab_size: 4_194_304,
+    max_position_embeddings: 65_536,
+    num_beams: 128,
+};
 
 /// The feed-forward activation of a Marian checkpoint (`activation_function`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +63,14 @@ impl Activation {
             "relu" => Self::Relu,
             "gelu" => Self::Gelu,
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Self::GeluTanh,
-            other => bail!(
-                "activation_function {other:?} is not supported (expected swish, silu, relu, gelu, gelu_new)"
-            ),
+            other => {
+                return Err(MarianError::config(
+                    "activation_function",
+                    format!(
+                        "= {other:?} is not supported (expected swish, silu, relu, gelu, gelu_new)"
+                    ),
+                ))
+            }
         })
     }
 }
@@ -125,31 +165,44 @@ pub const OPUS_MT_FR_EN_CONFIG: &str = r#"{
 /// The architecture and decoding defaults of opus-mt-fr-en.
 pub fn opus_mt_fr_en() -> (MarianConfig, GenerationConfig) {
     let json: Value = serde_json::from_str(OPUS_MT_FR_EN_CONFIG).expect("valid built-in JSON");
-    (
-        MarianConfig::from_json(&json).expect("supported built-in config"),
-        GenerationConfig::from_json(&json).expect("supported built-in config"),
-    )
+    let config = MarianConfig::from_json(&json).expect("supported built-in config");
+    let generation =
+        GenerationConfig::from_json(&json, &config).expect("supported built-in config");
+    (config, generation)
+}
+
+/// Reads a JSON file, with errors naming it.
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|source| MarianError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| MarianError::Config {
+        path: Some(path.to_path_buf()),
+        field: "the file".to_string(),
+        problem: format!("is not valid JSON: {e}"),
+    })
 }
 
 impl MarianConfig {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let json: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not valid JSON", path.display()))?;
-        Self::from_json(&json)
-            .with_context(|| format!("{}: unsupported model config", path.display()))
+        Self::from_json(&read_json(path)?).map_err(|e| e.in_file(path))
     }
 
-    /// Builds the config from parsed `config.json`, rejecting what this engine cannot run.
+    /// Builds the config from parsed `config.json`, rejecting what this engine cannot run and
+    /// sizes beyond [`LIMITS`].
     pub fn from_json(json: &Value) -> Result<Self> {
         let fields = Fields(json);
+        if !json.is_object() {
+            return Err(MarianError::config("config.json", "must be a JSON object"));
+        }
         if let Some(model_type) = fields.str_opt("model_type")? {
             if model_type != "marian" {
-                bail!(
-                    "model_type {model_type:?} is not supported: traduire runs Marian checkpoints"
-                );
+                return Err(MarianError::config(
+                    "model_type",
+                    format!("= {model_type:?} is not supported: traduire runs Marian checkpoints"),
+                ));
             }
         }
         // Legacy BART-style switches that opus-mt configs carry: they must keep Marian's layout.
@@ -162,28 +215,36 @@ impl MarianConfig {
         fields.require_bool("tie_word_embeddings", true)?;
         fields.require_bool("share_encoder_decoder_embeddings", true)?;
 
-        let vocab_size = fields.usize("vocab_size")?;
+        let l = LIMITS;
+        let vocab_size = fields.size("vocab_size", 2, l.vocab_size)?;
         let decoder_vocab_size = fields
-            .usize_opt("decoder_vocab_size")?
+            .size_opt("decoder_vocab_size", 2, l.vocab_size)?
             .unwrap_or(vocab_size);
         if decoder_vocab_size != vocab_size {
-            bail!(
-                "decoder_vocab_size {decoder_vocab_size} differs from vocab_size {vocab_size}: \
-                 separate target embeddings are not supported"
-            );
+            return Err(MarianError::config(
+                "decoder_vocab_size",
+                format!(
+                    "= {decoder_vocab_size} differs from vocab_size = {vocab_size}: separate target embeddings are not supported"
+                ),
+            ));
         }
         let config = Self {
-            d_model: fields.usize("d_model")?,
-            encoder_layers: fields.usize("encoder_layers")?,
-            decoder_layers: fields.usize("decoder_layers")?,
-            encoder_attention_heads: fields.usize("encoder_attention_heads")?,
-            decoder_attention_heads: fields.usize("decoder_attention_heads")?,
-            encoder_ffn_dim: fields.usize("encoder_ffn_dim")?,
-            decoder_ffn_dim: fields.usize("decoder_ffn_dim")?,
-            activation: Activation::parse(fields.str_opt("activation_function")?.unwrap_or("gelu"))
-                .context("activation_function")?,
+            d_model: fields.size("d_model", 1, l.d_model)?,
+            encoder_layers: fields.size("encoder_layers", 1, l.layers)?,
+            decoder_layers: fields.size("decoder_layers", 1, l.layers)?,
+            encoder_attention_heads: fields.size("encoder_attention_heads", 1, l.heads)?,
+            decoder_attention_heads: fields.size("decoder_attention_heads", 1, l.heads)?,
+            encoder_ffn_dim: fields.size("encoder_ffn_dim", 1, l.ffn_dim)?,
+            decoder_ffn_dim: fields.size("decoder_ffn_dim", 1, l.ffn_dim)?,
+            activation: Activation::parse(
+                fields.str_opt("activation_function")?.unwrap_or("gelu"),
+            )?,
             scale_embedding: fields.bool_opt("scale_embedding")?.unwrap_or(false),
-            max_position_embeddings: fields.usize("max_position_embeddings")?,
+            max_position_embeddings: fields.size(
+                "max_position_embeddings",
+                2,
+                l.max_position_embeddings,
+            )?,
             vocab_size,
             decoder_vocab_size,
             pad_token_id: fields.id("pad_token_id")?,
@@ -194,11 +255,11 @@ impl MarianConfig {
             ("encoder_attention_heads", config.encoder_attention_heads),
             ("decoder_attention_heads", config.decoder_attention_heads),
         ] {
-            if heads == 0 || !config.d_model.is_multiple_of(heads) {
-                bail!(
-                    "{name} = {heads} does not divide d_model = {}",
-                    config.d_model
-                );
+            if !config.d_model.is_multiple_of(heads) {
+                return Err(MarianError::config(
+                    name,
+                    format!("= {heads} does not divide d_model = {}", config.d_model),
+                ));
             }
         }
         for (name, id) in [
@@ -206,40 +267,66 @@ impl MarianConfig {
             ("eos_token_id", config.eos_token_id),
             ("decoder_start_token_id", config.decoder_start_token_id),
         ] {
-            if id as usize >= vocab_size {
-                bail!("{name} = {id} is outside the vocabulary (vocab_size = {vocab_size})");
-            }
+            check_id(name, id, vocab_size)?;
         }
         Ok(config)
     }
+
+    /// Parameters of the checkpoint (tied embedding counted once), for memory estimates.
+    pub fn parameters(&self) -> u128 {
+        let d = self.d_model as u128;
+        let attention = 4 * (d * d + d);
+        let norm = 2 * d;
+        let ffn = |inner: usize| 2 * d * inner as u128 + inner as u128 + d;
+        let encoder =
+            self.encoder_layers as u128 * (attention + ffn(self.encoder_ffn_dim) + 2 * norm);
+        let decoder =
+            self.decoder_layers as u128 * (2 * attention + ffn(self.decoder_ffn_dim) + 3 * norm);
+        encoder + decoder + self.vocab_size as u128 * (d + 1)
+    }
+}
+
+fn check_id(name: &str, id: u32, vocab_size: usize) -> Result<()> {
+    if id as usize >= vocab_size {
+        return Err(MarianError::config(
+            name,
+            format!("= {id} is outside the vocabulary (vocab_size = {vocab_size})"),
+        ));
+    }
+    Ok(())
 }
 
 impl GenerationConfig {
     /// Reads the decoding defaults: `generation_config.json` when it exists, with `config.json`
-    /// supplying keys it lacks (older checkpoints keep them there).
-    pub fn from_files(config_json: &Path, generation_config_json: Option<&Path>) -> Result<Self> {
-        let read = |path: &Path| -> Result<Value> {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{}: not valid JSON", path.display()))
-        };
-        let mut merged = read(config_json)?;
+    /// supplying keys it lacks (older checkpoints keep them there). Ids are checked against
+    /// `model`'s vocabulary.
+    pub fn from_files(
+        config_json: &Path,
+        generation_config_json: Option<&Path>,
+        model: &MarianConfig,
+    ) -> Result<Self> {
+        let mut merged = read_json(config_json)?;
         let mut source = config_json;
         if let Some(path) = generation_config_json {
-            let generation = read(path)?;
-            if let (Value::Object(base), Value::Object(over)) = (&mut merged, generation) {
-                base.extend(over);
+            let generation = read_json(path)?;
+            match (&mut merged, generation) {
+                (Value::Object(base), Value::Object(over)) => base.extend(over),
+                _ => {
+                    return Err(MarianError::Config {
+                        path: Some(path.to_path_buf()),
+                        field: "the file".to_string(),
+                        problem: "must hold a JSON object".to_string(),
+                    })
+                }
             }
             source = path;
         }
-        Self::from_json(&merged)
-            .with_context(|| format!("{}: unsupported generation config", source.display()))
+        Self::from_json(&merged, model).map_err(|e| e.in_file(source))
     }
 
     /// Builds the decoding defaults from merged config JSON, rejecting options we do not
-    /// implement (sampling, repetition penalties, ...).
-    pub fn from_json(json: &Value) -> Result<Self> {
+    /// implement (sampling, diversity penalties, ...) and ids outside `model`'s vocabulary.
+    pub fn from_json(json: &Value, model: &MarianConfig) -> Result<Self> {
         let fields = Fields(json);
         fields.require_bool("do_sample", false)?;
         fields.require_f64("repetition_penalty", 1.0)?;
@@ -247,22 +334,28 @@ impl GenerationConfig {
         fields.require_usize("no_repeat_ngram_size", 0)?;
         fields.require_usize("encoder_no_repeat_ngram_size", 0)?;
         fields.require_usize("num_beam_groups", 1)?;
-        if let Some(v) = json.get("forced_bos_token_id") {
-            if !v.is_null() {
-                bail!("forced_bos_token_id = {v} is not supported");
-            }
+        if let Some(v) = fields.get("forced_bos_token_id") {
+            return Err(MarianError::config(
+                "forced_bos_token_id",
+                format!("= {v} is not supported"),
+            ));
         }
         let mut bad_words_ids = Vec::new();
-        if let Some(v) = json.get("bad_words_ids") {
-            if !v.is_null() {
-                let lists: Vec<Vec<u32>> = serde_json::from_value(v.clone())
-                    .context("bad_words_ids must be a list of lists of token ids")?;
-                for list in lists {
-                    match list.as_slice() {
-                        [id] => bad_words_ids.push(*id),
-                        _ => bail!(
-                            "bad_words_ids entry {list:?}: only single-token bad words are supported"
-                        ),
+        if let Some(v) = fields.get("bad_words_ids") {
+            let lists: Vec<Vec<u32>> = serde_json::from_value(v.clone()).map_err(|_| {
+                MarianError::config("bad_words_ids", "must be a list of lists of token ids")
+            })?;
+            for list in lists {
+                match list.as_slice() {
+                    [id] => {
+                        check_id("bad_words_ids", *id, model.vocab_size)?;
+                        bad_words_ids.push(*id)
+                    }
+                    _ => {
+                        return Err(MarianError::config(
+                            "bad_words_ids",
+                            format!("entry {list:?}: only single-token bad words are supported"),
+                        ))
                     }
                 }
             }
@@ -271,29 +364,51 @@ impl GenerationConfig {
             None | Some(Value::Null) | Some(Value::Bool(false)) => EarlyStopping::Heuristic,
             Some(Value::Bool(true)) => EarlyStopping::Always,
             Some(Value::String(s)) if s == "never" => EarlyStopping::Never,
-            Some(other) => bail!("early_stopping = {other} is not supported"),
+            Some(other) => {
+                return Err(MarianError::config(
+                    "early_stopping",
+                    format!("= {other} is not supported (true, false or \"never\")"),
+                ))
+            }
         };
-        let num_beams = fields.usize_opt("num_beams")?.unwrap_or(1).max(1);
+        let positions = model.max_position_embeddings;
+        let num_beams = fields
+            .size_opt("num_beams", 1, LIMITS.num_beams)?
+            .unwrap_or(1);
+        let max_length = fields.size_opt("max_length", 1, usize::MAX)?.unwrap_or(20);
+        let length_penalty = fields.f64_opt("length_penalty")?.unwrap_or(1.0);
+        if !length_penalty.is_finite() || length_penalty.abs() > 1e6 {
+            return Err(MarianError::config(
+                "length_penalty",
+                format!("= {length_penalty} must be a finite number"),
+            ));
+        }
+        let forced_eos_token_id = fields.id_opt("forced_eos_token_id")?;
+        if let Some(id) = forced_eos_token_id {
+            check_id("forced_eos_token_id", id, model.vocab_size)?;
+        }
         Ok(Self {
             num_beams,
-            max_length: fields.usize_opt("max_length")?.unwrap_or(20),
-            max_new_tokens: fields.usize_opt("max_new_tokens")?,
+            max_length,
+            max_new_tokens: fields.size_opt("max_new_tokens", 1, positions)?,
             // transformers' min_length counts the decoder start token.
-            min_new_tokens: fields.usize_opt("min_new_tokens")?.unwrap_or(0).max(
-                fields
-                    .usize_opt("min_length")?
-                    .unwrap_or(0)
-                    .saturating_sub(1),
-            ),
-            length_penalty: fields.f64_opt("length_penalty")?.unwrap_or(1.0) as f32,
+            min_new_tokens: fields
+                .size_opt("min_new_tokens", 0, positions)?
+                .unwrap_or(0)
+                .max(
+                    fields
+                        .size_opt("min_length", 0, positions)?
+                        .unwrap_or(0)
+                        .saturating_sub(1),
+                ),
+            length_penalty: length_penalty as f32,
             early_stopping,
             bad_words_ids,
-            forced_eos_token_id: fields.id_opt("forced_eos_token_id")?,
+            forced_eos_token_id,
             renormalize_logits: fields.bool_opt("renormalize_logits")?.unwrap_or(false),
             num_return_sequences: fields
-                .usize_opt("num_return_sequences")?
-                .unwrap_or(1)
-                .max(1),
+                .size_opt("num_return_sequences", 1, LIMITS.num_beams)?
+                .unwrap_or(1),
         })
     }
 }
@@ -310,15 +425,31 @@ impl Fields<'_> {
         self.get(name)
             .map(|v| {
                 v.as_u64()
-                    .map(|n| n as usize)
-                    .with_context(|| format!("{name} must be a non-negative integer, found {v}"))
+                    .and_then(|n| usize::try_from(n).ok())
+                    .ok_or_else(|| {
+                        MarianError::config(
+                            name,
+                            format!("must be a non-negative integer, found {v}"),
+                        )
+                    })
             })
             .transpose()
     }
 
-    fn usize(&self, name: &str) -> Result<usize> {
-        self.usize_opt(name)?
-            .with_context(|| format!("{name} is missing"))
+    /// An integer within `min..=max`, when present.
+    fn size_opt(&self, name: &str, min: usize, max: usize) -> Result<Option<usize>> {
+        match self.usize_opt(name)? {
+            Some(n) if n < min || n > max => Err(MarianError::config(
+                name,
+                format!("= {n} is out of range ({min} to {max})"),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    fn size(&self, name: &str, min: usize, max: usize) -> Result<usize> {
+        self.size_opt(name, min, max)?
+            .ok_or_else(|| MarianError::config(name, "is missing"))
     }
 
     fn id_opt(&self, name: &str) -> Result<Option<u32>> {
@@ -327,21 +458,31 @@ impl Fields<'_> {
             Some(Value::Array(items)) if items.len() == 1 => {
                 Fields(&serde_json::json!({ name: items[0].clone() })).id_opt(name)
             }
-            Some(Value::Array(items)) => bail!("{name} = {items:?}: only one id is supported"),
-            _ => Ok(self.usize_opt(name)?.map(|n| n as u32)),
+            Some(Value::Array(items)) => Err(MarianError::config(
+                name,
+                format!("= {items:?}: only one id is supported"),
+            )),
+            _ => self
+                .usize_opt(name)?
+                .map(|n| {
+                    u32::try_from(n)
+                        .map_err(|_| MarianError::config(name, format!("= {n} is not a token id")))
+                })
+                .transpose(),
         }
     }
 
     fn id(&self, name: &str) -> Result<u32> {
         self.id_opt(name)?
-            .with_context(|| format!("{name} is missing"))
+            .ok_or_else(|| MarianError::config(name, "is missing"))
     }
 
     fn bool_opt(&self, name: &str) -> Result<Option<bool>> {
         self.get(name)
             .map(|v| {
-                v.as_bool()
-                    .with_context(|| format!("{name} must be true or false, found {v}"))
+                v.as_bool().ok_or_else(|| {
+                    MarianError::config(name, format!("must be true or false, found {v}"))
+                })
             })
             .transpose()
     }
@@ -349,8 +490,9 @@ impl Fields<'_> {
     fn f64_opt(&self, name: &str) -> Result<Option<f64>> {
         self.get(name)
             .map(|v| {
-                v.as_f64()
-                    .with_context(|| format!("{name} must be a number, found {v}"))
+                v.as_f64().ok_or_else(|| {
+                    MarianError::config(name, format!("must be a number, found {v}"))
+                })
             })
             .transpose()
     }
@@ -358,29 +500,39 @@ impl Fields<'_> {
     fn str_opt(&self, name: &str) -> Result<Option<&str>> {
         self.get(name)
             .map(|v| {
-                v.as_str()
-                    .with_context(|| format!("{name} must be a string, found {v}"))
+                v.as_str().ok_or_else(|| {
+                    MarianError::config(name, format!("must be a string, found {v}"))
+                })
             })
             .transpose()
     }
 
     fn require_bool(&self, name: &str, supported: bool) -> Result<()> {
         match self.bool_opt(name)? {
-            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            Some(v) if v != supported => Err(MarianError::config(
+                name,
+                format!("= {v} is not supported (only {supported})"),
+            )),
             _ => Ok(()),
         }
     }
 
     fn require_f64(&self, name: &str, supported: f64) -> Result<()> {
         match self.f64_opt(name)? {
-            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            Some(v) if v != supported => Err(MarianError::config(
+                name,
+                format!("= {v} is not supported (only {supported})"),
+            )),
             _ => Ok(()),
         }
     }
 
     fn require_usize(&self, name: &str, supported: usize) -> Result<()> {
         match self.usize_opt(name)? {
-            Some(v) if v != supported => bail!("{name} = {v} is not supported (only {supported})"),
+            Some(v) if v != supported => Err(MarianError::config(
+                name,
+                format!("= {v} is not supported (only {supported})"),
+            )),
             _ => Ok(()),
         }
     }
@@ -390,6 +542,51 @@ impl Fields<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn sizes_outside_the_limits_name_the_field_and_the_limit() {
+        for (field, value, limit) in [
+            ("d_model", json!(0), "1 to 16384"),
+            ("d_model", json!(1u64 << 40), "1 to 16384"),
+            ("max_position_embeddings", json!(10_000_000), "2 to 65536"),
+            ("vocab_size", json!(u64::MAX), "2 to 4194304"),
+            ("encoder_layers", json!(0), "1 to 256"),
+            ("decoder_ffn_dim", json!(0), "1 to 262144"),
+        ] {
+            let mut c = opus_config();
+            c[field] = value;
+            let err = MarianConfig::from_json(&c).unwrap_err().to_string();
+            assert!(err.starts_with(field) && err.contains(limit), "{err}");
+        }
+    }
+
+    #[test]
+    fn special_ids_must_be_in_the_vocabulary() {
+        let model = MarianConfig::from_json(&opus_config()).unwrap();
+        for (field, value) in [
+            ("forced_eos_token_id", json!(59514)),
+            ("bad_words_ids", json!([[70000]])),
+            ("bad_words_ids", json!([[1, 2]])),
+            ("num_beams", json!(129)),
+            ("num_beams", json!(0)),
+            ("length_penalty", json!(1e300)),
+        ] {
+            let mut c = opus_config();
+            c[field] = value;
+            let err = GenerationConfig::from_json(&c, &model)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(field), "{err}");
+        }
+        let mut c = opus_config();
+        c["eos_token_id"] = json!(59514);
+        assert!(MarianConfig::from_json(&c)
+            .unwrap_err()
+            .to_string()
+            .contains("outside the vocabulary"));
+        c["eos_token_id"] = json!(1u64 << 33);
+        assert!(MarianConfig::from_json(&c).is_err());
+    }
 
     fn opus_config() -> Value {
         serde_json::from_str(OPUS_MT_FR_EN_CONFIG).unwrap()
@@ -401,7 +598,7 @@ mod tests {
         assert_eq!(c.d_model, 512);
         assert_eq!(c.activation, Activation::Swish);
         assert_eq!(c.pad_token_id, 59513);
-        let g = GenerationConfig::from_json(&opus_config()).unwrap();
+        let g = GenerationConfig::from_json(&opus_config(), &c).unwrap();
         assert_eq!(g.num_beams, 4);
         assert_eq!(g.bad_words_ids, vec![59513]);
         assert_eq!(g.forced_eos_token_id, Some(0));
@@ -432,7 +629,8 @@ mod tests {
         ] {
             let mut c = opus_config();
             c[field] = value;
-            let err = format!("{:#}", GenerationConfig::from_json(&c).unwrap_err());
+            let model = MarianConfig::from_json(&c).unwrap();
+            let err = format!("{:#}", GenerationConfig::from_json(&c, &model).unwrap_err());
             assert!(err.contains(field), "{err}");
         }
     }

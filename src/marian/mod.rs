@@ -1,12 +1,22 @@
-//! The Marian translation engine: checkpoint config, the candle model, and decoding.
+//! The Marian translation engine: checkpoint config, weights, two engines (traduire's CPU
+//! kernels, candle's operations), decoding and scoring.
+//!
+//! Architecture invariant: this module knows nothing of where files come from (the Hub, the
+//! cache) nor of the command line; it reads a model folder and returns typed errors.
 
 pub mod config;
 mod cpu;
+pub mod error;
 pub mod generate;
+mod generic;
 pub mod kernels;
 pub mod model;
+pub mod score;
+mod weights;
 
-pub use config::{Activation, EarlyStopping, GenerationConfig, MarianConfig};
-pub use cpu::set_cpu_kernels;
-pub use generate::{generate, DecodeOptions, Hypothesis};
-pub use model::{DecoderState, MarianModel};
+pub use config::{Activation, EarlyStopping, GenerationConfig, MarianConfig, LIMITS};
+pub use error::MarianError;
+pub use generate::{generate, DecodeOptions, Hypothesis, MAX_LENGTH_RATIO};
+pub use model::{Decoder, Encoded, KernelChoice, MarianModel, ModelOptions, MAX_THREADS};
+pub use score::score;
+pub use weights::{weights_file, WEIGHT_FILES};

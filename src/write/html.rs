@@ -7,8 +7,8 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::{
-    display_name, language_label, xml_safe, BilingualDocument, BilingualParagraph, BlockKind,
-    DocumentWriter, Sink, WriterOptions,
+    display_name, language_label, xml_safe, BilingualDocument, BilingualParagraph, DocumentWriter,
+    ParagraphKind, Sink, WriterOptions,
 };
 
 const STYLE: &str = "\
@@ -83,10 +83,10 @@ impl HtmlWriter {
         let (src, tgt) = (escape(&self.source_lang), escape(&self.target_lang));
         writeln!(self.out, "<div class=\"pair\">")?;
         match paragraph.kind {
-            BlockKind::Title | BlockKind::Heading => {
+            ParagraphKind::Title | ParagraphKind::Heading => {
                 // One heading element per language: splitting a heading by sentence would
                 // turn it into several headings for screen readers and outlines.
-                let tag = if paragraph.kind == BlockKind::Title {
+                let tag = if paragraph.kind == ParagraphKind::Title {
                     "h1"
                 } else {
                     "h2"
@@ -104,7 +104,7 @@ impl HtmlWriter {
                     escape(&en)
                 )?;
             }
-            BlockKind::Paragraph => {
+            ParagraphKind::Paragraph | ParagraphKind::ListItem => {
                 for sentence in &paragraph.sentences {
                     writeln!(
                         self.out,
@@ -146,7 +146,7 @@ impl DocumentWriter for HtmlWriter {
 fn page_title(doc: &BilingualDocument) -> String {
     doc.paragraphs
         .iter()
-        .find(|p| p.kind == BlockKind::Title && !p.sentences.is_empty())
+        .find(|p| p.kind == ParagraphKind::Title && !p.sentences.is_empty())
         .map(|p| join(p.sentences.iter().map(|s| s.en.as_str())))
         .unwrap_or_else(|| display_name(&doc.name).to_string())
 }

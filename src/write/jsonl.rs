@@ -2,7 +2,7 @@
 //! (`load_dataset("json", data_files=...)`).
 //!
 //! Keys, in order: `doc` (string, the input name or "-"), `paragraph` and `sentence` (0-based
-//! integers), `kind` ("title", "heading" or "paragraph"), `fr`, `en` (strings), `score` (always
+//! integers), `kind` ("title", "heading", "paragraph" or "list_item"), `fr`, `en` (strings), `score` (always
 //! a finite float: non-finite scores are clamped, see `finite_score`). Every line has every key
 //! with the same type, which `datasets` needs to build one schema.
 
@@ -11,7 +11,9 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{finite_score, for_each_sentence, BilingualDocument, BlockKind, DocumentWriter, Sink};
+use super::{
+    finite_score, for_each_sentence, BilingualDocument, DocumentWriter, ParagraphKind, Sink,
+};
 
 pub(crate) struct JsonlWriter {
     out: Sink,
@@ -22,7 +24,7 @@ struct Record<'a> {
     doc: &'a str,
     paragraph: usize,
     sentence: usize,
-    kind: BlockKind,
+    kind: ParagraphKind,
     fr: &'a str,
     en: &'a str,
     /// serde_json writes an f32 in its shortest form and always with a fraction or exponent

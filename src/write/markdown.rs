@@ -6,7 +6,8 @@ use std::io::Write;
 use anyhow::{Context, Result};
 
 use super::{
-    display_name, language_label, BilingualDocument, BlockKind, DocumentWriter, Sink, WriterOptions,
+    display_name, language_label, BilingualDocument, DocumentWriter, ParagraphKind, Sink,
+    WriterOptions,
 };
 
 pub(crate) struct MarkdownWriter {
@@ -40,7 +41,10 @@ impl MarkdownWriter {
             )?;
             writeln!(self.out, "| --- | --- |")?;
             // Bold keeps titles and headings recognisable: a `#` cannot start a table cell.
-            let strong = if paragraph.kind == BlockKind::Paragraph {
+            let strong = if matches!(
+                paragraph.kind,
+                ParagraphKind::Paragraph | ParagraphKind::ListItem
+            ) {
                 ""
             } else {
                 "**"

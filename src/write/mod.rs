@@ -23,46 +23,8 @@ use anyhow::{bail, Context, Result};
 
 use self::atomic::AtomicFile;
 
-/// What kind of block a paragraph is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockKind {
-    /// The article's title.
-    Title,
-    /// A section heading inside the article.
-    Heading,
-    /// Body text.
-    Paragraph,
-}
-
-/// One translated sentence.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BilingualSentence {
-    /// The source sentence as read.
-    pub fr: String,
-    /// Its translation.
-    pub en: String,
-    /// The model's confidence; writers replace non-finite values (see the JSONL format).
-    pub score: f32,
-}
-
-/// One paragraph (or title/heading) of a translated document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BilingualParagraph {
-    /// Title, heading or body paragraph.
-    pub kind: BlockKind,
-    /// The sentences in reading order.
-    pub sentences: Vec<BilingualSentence>,
-}
-
-/// One translated input document (file or stdin); `name` is the input path as given, or "-".
-#[derive(Debug, Clone, PartialEq)]
-pub struct BilingualDocument {
-    /// The input path as given on the command line, or "-" for stdin.
-    pub name: String,
-    /// The blocks in reading order.
-    pub paragraphs: Vec<BilingualParagraph>,
-}
+pub use crate::bilingual::{BilingualDocument, BilingualParagraph, BilingualSentence};
+pub use crate::document::ParagraphKind;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +263,7 @@ pub(crate) fn finite_score(score: f32) -> f32 {
 /// Indices are 0-based; paragraph indices count titles and headings too.
 pub(crate) fn for_each_sentence(
     doc: &BilingualDocument,
-    mut f: impl FnMut(usize, usize, BlockKind, &BilingualSentence) -> io::Result<()>,
+    mut f: impl FnMut(usize, usize, ParagraphKind, &BilingualSentence) -> io::Result<()>,
 ) -> io::Result<()> {
     for (p, paragraph) in doc.paragraphs.iter().enumerate() {
         for (s, sentence) in paragraph.sentences.iter().enumerate() {

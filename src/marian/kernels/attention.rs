@@ -25,6 +25,22 @@ pub struct KeysValues<'a> {
     pub pos_stride: usize,
     /// Valid keys of each sequence.
     pub lens: &'a [usize],
+    /// Maps a group of rows to its sequence, when sequences were dropped from the batch
+    /// (`None`: group `g` attends over sequence `g`).
+    pub seq_map: Option<&'a [u32]>,
+}
+
+/// The self-attention history of a decoder: for each past step `t`, a block of keys and of
+/// values (`rows_t × width`), and for each current row which row of block `t` is its
+/// ancestor. Beam search reorders rows by rewriting `origins`, never by copying keys.
+#[derive(Clone, Copy)]
+pub struct History<'a> {
+    /// Keys of each step.
+    pub keys: &'a [Vec<f32>],
+    /// Values of each step.
+    pub values: &'a [Vec<f32>],
+    /// `origins[t][row]`: the row of block `t` that `row` descends from.
+    pub origins: &'a [Vec<u32>],
 }
 
 /// The shape of the heads.
@@ -61,22 +77,86 @@ pub fn single_query(
         return;
     }
     let rows = out.len() / width;
+    let group = group.max(1);
     assert_eq!(out.len(), rows * width, "attention: output size");
     assert!(
-        rows == 0 || (rows - 1) * q_stride + width <= q.len(),
+        (rows - 1) * q_stride + width <= q.len(),
         "attention: queries"
     );
-    assert!(
-        rows.div_ceil(group.max(1)) <= kv.lens.len(),
-        "attention: sequences"
-    );
+    let groups = rows.div_ceil(group);
+    match kv.seq_map {
+        Some(map) => assert!(
+            map.len() >= groups && map.iter().all(|&s| (s as usize) < kv.lens.len()),
+            "attention: sequence map"
+        ),
+        None => assert!(groups <= kv.lens.len(), "attention: sequences"),
+    }
     out.par_chunks_mut(hd).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
         |(scores, query), (index, dst)| {
             let (row, head) = (index / heads.heads, index % heads.heads);
-            let seq = row / group;
+            let seq = kv.seq_map.map_or(row / group, |m| m[row / group] as usize);
             let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
             attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
+        },
+    );
+}
+
+/// One query per row over the decoder's own history (see [`History`]): row `r` reads its
+/// query at `q[r * q_stride ..]` and attends over every past step. Writes `out`
+/// (`rows × heads·head_dim`).
+pub fn single_query_history(
+    isa: Isa,
+    q: &[f32],
+    q_stride: usize,
+    history: History<'_>,
+    heads: Heads,
+    out: &mut [f32],
+) {
+    let hd = heads.head_dim;
+    let width = heads.width();
+    if hd == 0 || out.is_empty() {
+        return;
+    }
+    let rows = out.len() / width;
+    assert_eq!(out.len(), rows * width, "attention: output size");
+    assert!(
+        (rows - 1) * q_stride + width <= q.len(),
+        "attention: queries"
+    );
+    let steps = history.origins.len();
+    assert!(
+        history.keys.len() == steps && history.values.len() == steps,
+        "attention: history"
+    );
+    for (t, origin) in history.origins.iter().enumerate() {
+        assert!(origin.len() >= rows, "attention: origins of step {t}");
+        let block_rows = history.keys[t].len() / width;
+        assert!(
+            origin.iter().all(|&o| (o as usize) < block_rows),
+            "attention: origins"
+        );
+    }
+    out.par_chunks_mut(hd).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(scores, query), (index, dst)| {
+            let (row, head) = (index / heads.heads, index % heads.heads);
+            let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
+            query.clear();
+            query.extend(q.iter().map(|v| v * heads.scale));
+            let at = |t: usize| history.origins[t][row] as usize * width + head * hd;
+            scores.clear();
+            scores.extend((0..steps).map(|t| {
+                let at = at(t);
+                vector::dot(isa, query, &history.keys[t][at..at + hd])
+            }));
+            let max = vector::max(isa, scores);
+            let sum = vector::exp_in_place(isa, scores, max);
+            dst.fill(0.0);
+            for (t, e) in scores.iter().enumerate() {
+                let at = at(t);
+                vector::axpy(isa, e / sum, &history.values[t][at..at + hd], dst);
+            }
         },
     );
 }
@@ -109,6 +189,7 @@ pub fn self_attention(
         seq_stride: len * 3 * width,
         pos_stride: 3 * width,
         lens,
+        seq_map: None,
     };
     out.par_chunks_mut(hd).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
@@ -258,6 +339,7 @@ mod tests {
             seq_stride: src_len * 2 * width,
             pos_stride: 2 * width,
             lens: &lens,
+            seq_map: None,
         };
         let rows = sources * group;
         let q = data(rows * width, 3);
@@ -286,6 +368,48 @@ mod tests {
                 None => first = Some(out),
                 Some(f) => assert_eq!(&out, f, "{isa}"),
             }
+        }
+    }
+
+    #[test]
+    fn history_with_origins_equals_attention_over_gathered_keys() {
+        let heads = Heads {
+            heads: 2,
+            head_dim: 3,
+            scale: 0.7,
+        };
+        let width = 6;
+        // Three steps of two rows; then row 0 descends from row 1 and row 1 from row 0 at
+        // step 0, and both from row 1 at step 1 (beam reordering).
+        let keys: Vec<Vec<f32>> = (0..3).map(|t| data(2 * width, 10 + t)).collect();
+        let values: Vec<Vec<f32>> = (0..3).map(|t| data(2 * width, 20 + t)).collect();
+        let origins = vec![vec![1u32, 0], vec![1, 1], vec![0, 1]];
+        let q = data(2 * width, 30);
+        let mut out = vec![0f32; 2 * width];
+        let history = History {
+            keys: &keys,
+            values: &values,
+            origins: &origins,
+        };
+        single_query_history(Isa::Portable, &q, width, history, heads, &mut out);
+        for row in 0..2 {
+            for h in 0..2 {
+                let ks: Vec<&[f32]> = (0..3)
+                    .map(|t| &keys[t][origins[t][row] as usize * width + h * 3..][..3])
+                    .collect();
+                let vs: Vec<&[f32]> = (0..3)
+                    .map(|t| &values[t][origins[t][row] as usize * width + h * 3..][..3])
+                    .collect();
+                let want = naive(&q[row * width + h * 3..][..3], &ks, &vs, 0.7);
+                for (g, w) in out[row * width + h * 3..][..3].iter().zip(want) {
+                    assert!((*g as f64 - w).abs() < 1e-5);
+                }
+            }
+        }
+        for isa in Isa::available() {
+            let mut again = vec![0f32; 2 * width];
+            single_query_history(isa, &q, width, history, heads, &mut again);
+            assert_eq!(again, out, "{isa}");
         }
     }
 }

@@ -64,7 +64,10 @@ impl PackedI8 {
     /// large matrix can be quantized a slice at a time.
     pub fn set_rows(&mut self, first: usize, rows: &[f32]) {
         let k = self.k;
-        assert!(k > 0 && rows.len().is_multiple_of(k), "set_rows: not whole rows");
+        assert!(
+            k > 0 && rows.len().is_multiple_of(k),
+            "set_rows: not whole rows"
+        );
         assert!(
             first + rows.len() / k <= self.n,
             "set_rows: past the last row"

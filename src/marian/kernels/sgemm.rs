@@ -27,19 +27,43 @@ pub struct PackedF32 {
 }
 
 impl PackedF32 {
+    /// An all-zero matrix of `n` outputs and `k` inputs, to fill with [`PackedF32::set_rows`].
+    pub fn zeros(n: usize, k: usize) -> Self {
+        Self {
+            n,
+            k,
+            data: vec![0f32; n.div_ceil(PANEL) * k * PANEL],
+        }
+    }
+
     /// Packs a row-major `n × k` matrix (one row per output).
     pub fn pack(w: &[f32], n: usize, k: usize) -> Self {
         assert_eq!(w.len(), n * k, "pack: {} values for {n} x {k}", w.len());
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0f32; panels * k * PANEL];
-        for (j, row) in w.chunks_exact(k.max(1)).enumerate().take(n) {
+        let mut packed = Self::zeros(n, k);
+        packed.set_rows(0, w);
+        packed
+    }
+
+    /// Stores rows `first ..` of `W` (row-major, `k` per row), so a large matrix can be
+    /// packed a slice at a time.
+    pub fn set_rows(&mut self, first: usize, rows: &[f32]) {
+        let k = self.k;
+        assert!(
+            k > 0 && rows.len().is_multiple_of(k),
+            "set_rows: not whole rows"
+        );
+        assert!(
+            first + rows.len() / k <= self.n,
+            "set_rows: past the last row"
+        );
+        for (offset, row) in rows.chunks_exact(k).enumerate() {
+            let j = first + offset;
             let (p, lane) = (j / PANEL, j % PANEL);
-            let panel = &mut data[p * k * PANEL..(p + 1) * k * PANEL];
+            let panel = &mut self.data[p * k * PANEL..(p + 1) * k * PANEL];
             for (kk, &v) in row.iter().enumerate() {
                 panel[kk * PANEL + lane] = v;
             }
         }
-        Self { n, k, data }
     }
 
     /// Output size.

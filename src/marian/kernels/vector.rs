@@ -268,7 +268,9 @@ pub fn add_layer_norm(
     eps: f32,
 ) {
     let dim = gamma.len();
-    assert!(dim > 0 && x.len().is_multiple_of(dim) && x.len() == residual.len() && beta.len() == dim);
+    assert!(
+        dim > 0 && x.len().is_multiple_of(dim) && x.len() == residual.len() && beta.len() == dim
+    );
     for (row, res) in x.chunks_exact_mut(dim).zip(residual.chunks_exact(dim)) {
         for (v, r) in row.iter_mut().zip(res) {
             *v += r;
@@ -1036,13 +1038,7 @@ mod tests {
         let mut g = vec![-3.0f32, -1.0, 0.0, 1.0, 2.5];
         gelu_erf(&mut g);
         // x (1 + erf(x / √2)) / 2 in f64 (Python's math.erf).
-        let want = [
-            -0.004_049_694,
-            -0.158_655_25,
-            0.0,
-            0.841_344_7,
-            2.484_475_8,
-        ];
+        let want = [-0.004_049_694, -0.158_655_25, 0.0, 0.841_344_7, 2.484_475_8];
         for (a, b) in g.iter().zip(want) {
             assert!((a - b).abs() < 1e-6, "{a} {b}");
         }

@@ -1,0 +1,397 @@
+//! The CPU engine: the Marian encoder-decoder on traduire's own kernels (f32 or int8), with
+//! the checkpoint's tensor names.
+//!
+//! Activations are plain row-major `Vec<f32>` buffers, reused from step to step. Queries only
+//! attend over the valid keys of their own sentence and every kernel is row-independent and
+//! instruction-set-independent (see [`super::kernels`]), so a sentence is translated to the same
+//! bits alone or in any batch, on any x86 CPU.
+
+mod cache;
+mod layers;
+
+use crate::marian::config::MarianConfig;
+use crate::marian::error::{try_vec, MarianError, Result};
+use crate::marian::kernels::attention::{self, Heads, History, KeysValues};
+use crate::marian::kernels::Kernels;
+use crate::marian::weights::Weights;
+
+pub(crate) use cache::DecoderCache;
+use cache::LayerHistory;
+use layers::{FeedForward, LayerNorm, Linear, Scratch};
+
+pub(crate) use layers::sinusoidal_positions as sinusoidal_table;
+
+struct EncoderLayer {
+    qkv: Linear,
+    out: Linear,
+    attn_norm: LayerNorm,
+    ffn: FeedForward,
+    final_norm: LayerNorm,
+}
+
+struct DecoderLayer {
+    self_qkv: Linear,
+    self_out: Linear,
+    self_norm: LayerNorm,
+    cross_q: Linear,
+    cross_kv: Linear,
+    cross_out: Linear,
+    cross_norm: LayerNorm,
+    ffn: FeedForward,
+    final_norm: LayerNorm,
+}
+
+/// Token embeddings: rows of the tied output matrix, or a table of their own.
+enum Embedding {
+    /// The checkpoint ties embeddings and output projection: one matrix serves both.
+    Tied,
+    /// A separate `vocab × d_model` table (a checkpoint with its own `lm_head.weight`).
+    Table(Vec<f32>),
+}
+
+/// A Marian model on the CPU kernels.
+pub(crate) struct CpuModel {
+    kernels: Kernels,
+    d_model: usize,
+    embed_scale: f32,
+    embedding: Embedding,
+    /// `max_position_embeddings × d_model`.
+    positions: Vec<f32>,
+    max_positions: usize,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    /// Output projection, with `final_logits_bias` as its bias.
+    lm_head: Linear,
+    encoder_heads: Heads,
+    decoder_heads: Heads,
+}
+
+/// An encoded batch on the CPU.
+pub(crate) struct CpuEncoded {
+    /// `sources × len × d_model`.
+    pub(crate) states: Vec<f32>,
+    /// Padded length.
+    pub(crate) len: usize,
+    /// Valid length of each source.
+    pub(crate) lens: Vec<usize>,
+}
+
+/// Buffers of one decoding pass, reused at every step.
+#[derive(Default)]
+pub(crate) struct Workspace {
+    scratch: Scratch,
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    attn: Vec<f32>,
+    proj: Vec<f32>,
+    hidden: Vec<f32>,
+    /// Logits of the last step, `rows × vocab`.
+    pub(crate) logits: Vec<f32>,
+}
+
+impl CpuModel {
+    /// Builds the model from `weights`, quantizing the dense layers to int8 when `int8`.
+    pub(crate) fn load(
+        config: &MarianConfig,
+        weights: &Weights,
+        kernels: Kernels,
+        int8: bool,
+    ) -> Result<Self> {
+        let c = config;
+        let d = c.d_model;
+        let root = weights.pp("");
+        let embed_name = embedding_name(weights)?;
+        // opus-mt checkpoints store an all-zero bias: skip adding it at every step.
+        let final_logits_bias = if weights.contains("final_logits_bias") {
+            let bias = root.read("final_logits_bias", &[1, c.vocab_size])?;
+            bias.iter().any(|&v| v != 0.0).then_some(bias)
+        } else {
+            None
+        };
+        let (lm_head, embedding) = if weights.contains("lm_head.weight")
+            && embed_name != "lm_head.weight"
+        {
+            let table = root.read(embed_name, &[c.vocab_size, d])?;
+            let head = Linear::load_matrix(
+                &root,
+                "lm_head.weight",
+                c.vocab_size,
+                d,
+                final_logits_bias,
+                int8,
+            )?;
+            (head, Embedding::Table(table))
+        } else {
+            let head =
+                Linear::load_matrix(&root, embed_name, c.vocab_size, d, final_logits_bias, int8)?;
+            (head, Embedding::Tied)
+        };
+        let encoder = (0..c.encoder_layers)
+            .map(|i| {
+                let w = weights.pp(format!("model.encoder.layers.{i}"));
+                let attn = w.pp("self_attn");
+                Ok(EncoderLayer {
+                    qkv: Linear::load_stacked(&attn, &["q_proj", "k_proj", "v_proj"], d, d, int8)?,
+                    out: Linear::load_stacked(&attn, &["out_proj"], d, d, int8)?,
+                    attn_norm: LayerNorm::load(&w.pp("self_attn_layer_norm"), d)?,
+                    ffn: FeedForward::load(&w, d, c.encoder_ffn_dim, c.activation, int8)?,
+                    final_norm: LayerNorm::load(&w.pp("final_layer_norm"), d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..c.decoder_layers)
+            .map(|i| {
+                let w = weights.pp(format!("model.decoder.layers.{i}"));
+                let attn = w.pp("self_attn");
+                let cross = w.pp("encoder_attn");
+                Ok(DecoderLayer {
+                    self_qkv: Linear::load_stacked(
+                        &attn,
+                        &["q_proj", "k_proj", "v_proj"],
+                        d,
+                        d,
+                        int8,
+                    )?,
+                    self_out: Linear::load_stacked(&attn, &["out_proj"], d, d, int8)?,
+                    self_norm: LayerNorm::load(&w.pp("self_attn_layer_norm"), d)?,
+                    cross_q: Linear::load_stacked(&cross, &["q_proj"], d, d, int8)?,
+                    cross_kv: Linear::load_stacked(&cross, &["k_proj", "v_proj"], d, d, int8)?,
+                    cross_out: Linear::load_stacked(&cross, &["out_proj"], d, d, int8)?,
+                    cross_norm: LayerNorm::load(&w.pp("encoder_attn_layer_norm"), d)?,
+                    ffn: FeedForward::load(&w, d, c.decoder_ffn_dim, c.activation, int8)?,
+                    final_norm: LayerNorm::load(&w.pp("final_layer_norm"), d)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let heads = |n: usize| Heads {
+            heads: n,
+            head_dim: d / n,
+            scale: ((d / n) as f64).powf(-0.5) as f32,
+        };
+        Ok(Self {
+            kernels,
+            d_model: d,
+            embed_scale: if c.scale_embedding {
+                (d as f64).sqrt() as f32
+            } else {
+                1.0
+            },
+            embedding,
+            positions: sinusoidal_table(c.max_position_embeddings, d),
+            max_positions: c.max_position_embeddings,
+            encoder,
+            decoder,
+            lm_head,
+            encoder_heads: heads(c.encoder_attention_heads),
+            decoder_heads: heads(c.decoder_attention_heads),
+        })
+    }
+
+    /// The kernels in use.
+    pub(crate) fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// `x[i] = embedding(ids[i]) * scale + position(positions[i])` for every id.
+    fn embed(
+        &self,
+        ids: &[u32],
+        positions: impl Iterator<Item = usize>,
+        x: &mut Vec<f32>,
+    ) -> Result<()> {
+        let d = self.d_model;
+        x.clear();
+        x.try_reserve(ids.len() * d)
+            .map_err(|_| MarianError::OutOfMemory {
+                what: "embeddings".into(),
+                bytes: (ids.len() * d * 4) as u128,
+            })?;
+        for (&id, pos) in ids.iter().zip(positions) {
+            let row = match &self.embedding {
+                Embedding::Tied => self.lm_head.weight_row(id as usize),
+                Embedding::Table(t) => t[id as usize * d..(id as usize + 1) * d].to_vec(),
+            };
+            let position = &self.positions[pos * d..(pos + 1) * d];
+            x.extend(
+                row.iter()
+                    .zip(position)
+                    .map(|(e, p)| e * self.embed_scale + p),
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs the encoder over `sources` (already checked: non-empty, ids in the vocabulary,
+    /// within the positions), padded with `pad`.
+    pub(crate) fn encode(&self, sources: &[Vec<u32>], pad: u32) -> Result<CpuEncoded> {
+        let k = &self.kernels;
+        let d = self.d_model;
+        let len = sources.iter().map(Vec::len).max().unwrap_or(0);
+        let lens: Vec<usize> = sources.iter().map(Vec::len).collect();
+        let rows = sources.len() * len;
+        let mut ids = Vec::with_capacity(rows);
+        for s in sources {
+            ids.extend_from_slice(s);
+            ids.extend(std::iter::repeat_n(pad, len - s.len()));
+        }
+        let mut x = Vec::new();
+        self.embed(&ids, (0..rows).map(|r| r % len), &mut x)?;
+        let mut w = Workspace::default();
+        for layer in &self.encoder {
+            layer.qkv.forward(k, &x, rows, &mut w.scratch, &mut w.qkv)?;
+            w.attn.resize(rows * d, 0.0);
+            attention::self_attention(k.float, &w.qkv, len, &lens, self.encoder_heads, &mut w.attn);
+            layer
+                .out
+                .forward(k, &w.attn, rows, &mut w.scratch, &mut w.proj)?;
+            layer.attn_norm.add_forward(k, &mut w.proj, &x);
+            std::mem::swap(&mut x, &mut w.proj);
+            layer
+                .ffn
+                .forward(k, &x, rows, &mut w.scratch, &mut w.hidden, &mut w.proj)?;
+            layer.final_norm.add_forward(k, &mut w.proj, &x);
+            std::mem::swap(&mut x, &mut w.proj);
+        }
+        Ok(CpuEncoded {
+            states: x,
+            len,
+            lens,
+        })
+    }
+
+    /// Prepares decoding of an encoded batch with `group` rows per source: the cross-attention
+    /// keys and values of every layer.
+    pub(crate) fn start_decoding(
+        &self,
+        encoded: &CpuEncoded,
+        group: usize,
+    ) -> Result<DecoderCache> {
+        let rows = encoded.lens.len() * encoded.len;
+        let mut scratch = Scratch::default();
+        let cross = self
+            .decoder
+            .iter()
+            .map(|layer| {
+                let mut kv = try_vec(0, 0f32, "cross-attention keys")?;
+                layer.cross_kv.forward(
+                    &self.kernels,
+                    &encoded.states,
+                    rows,
+                    &mut scratch,
+                    &mut kv,
+                )?;
+                Ok(kv)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderCache {
+            group,
+            sources: (0..encoded.lens.len() as u32).collect(),
+            layers: (0..self.decoder.len())
+                .map(|_| LayerHistory::default())
+                .collect(),
+            origins: Vec::new(),
+            cross,
+            src_len: encoded.len,
+            src_lens: encoded.lens.clone(),
+        })
+    }
+
+    /// One decoder step: `tokens` holds the last token of each current row. Leaves the
+    /// logits (`rows × vocab`, `final_logits_bias` added) in `work.logits`.
+    pub(crate) fn step(
+        &self,
+        cache: &mut DecoderCache,
+        work: &mut Workspace,
+        tokens: &[u32],
+    ) -> Result<()> {
+        let k = &self.kernels;
+        let d = self.d_model;
+        let rows = cache.rows();
+        if tokens.len() != rows {
+            return Err(MarianError::Input(format!(
+                "decoder step: {} tokens for {rows} rows",
+                tokens.len()
+            )));
+        }
+        let step = cache.steps();
+        if step >= self.max_positions {
+            return Err(MarianError::Input(format!(
+                "cannot decode more than {} tokens: the model has {} positions",
+                self.max_positions, self.max_positions
+            )));
+        }
+        let Workspace {
+            scratch,
+            x,
+            qkv,
+            attn,
+            proj,
+            hidden,
+            logits,
+        } = work;
+        self.embed(tokens, std::iter::repeat(step), x)?;
+        cache.origins.push((0..rows as u32).collect());
+        for (index, layer) in self.decoder.iter().enumerate() {
+            // Self-attention over this row's own history.
+            layer.self_qkv.forward(k, x, rows, scratch, qkv)?;
+            let mut keys = try_vec(rows * d, 0f32, "decoder keys")?;
+            let mut values = try_vec(rows * d, 0f32, "decoder values")?;
+            for r in 0..rows {
+                keys[r * d..(r + 1) * d].copy_from_slice(&qkv[r * 3 * d + d..r * 3 * d + 2 * d]);
+                values[r * d..(r + 1) * d]
+                    .copy_from_slice(&qkv[r * 3 * d + 2 * d..(r + 1) * 3 * d]);
+            }
+            let past = &mut cache.layers[index];
+            past.keys.push(keys);
+            past.values.push(values);
+            attn.resize(rows * d, 0.0);
+            let history = History {
+                keys: &past.keys,
+                values: &past.values,
+                origins: &cache.origins,
+            };
+            attention::single_query_history(k.float, qkv, 3 * d, history, self.decoder_heads, attn);
+            layer.self_out.forward(k, attn, rows, scratch, proj)?;
+            layer.self_norm.add_forward(k, proj, x);
+            std::mem::swap(x, proj);
+
+            // Cross-attention: the beams of a source share its keys and values.
+            layer.cross_q.forward(k, x, rows, scratch, qkv)?;
+            let cross = &cache.cross[index];
+            let kv = KeysValues {
+                k: cross,
+                v: &cross[d..],
+                seq_stride: cache.src_len * 2 * d,
+                pos_stride: 2 * d,
+                lens: &cache.src_lens,
+                seq_map: Some(&cache.sources),
+            };
+            attention::single_query(k.float, qkv, d, cache.group, kv, self.decoder_heads, attn);
+            layer.cross_out.forward(k, attn, rows, scratch, proj)?;
+            layer.cross_norm.add_forward(k, proj, x);
+            std::mem::swap(x, proj);
+
+            layer.ffn.forward(k, x, rows, scratch, hidden, proj)?;
+            layer.final_norm.add_forward(k, proj, x);
+            std::mem::swap(x, proj);
+        }
+        self.lm_head.forward(k, x, rows, scratch, logits)
+    }
+}
+
+/// Checkpoints store the shared embedding under different names depending on how they were
+/// saved; all of them are the same tied matrix.
+pub(crate) fn embedding_name(weights: &Weights) -> Result<&'static str> {
+    [
+        "model.shared.weight",
+        "model.encoder.embed_tokens.weight",
+        "model.decoder.embed_tokens.weight",
+        "lm_head.weight",
+    ]
+    .into_iter()
+    .find(|name| weights.contains(name))
+    .ok_or_else(|| MarianError::Weights {
+        path: weights.path().to_path_buf(),
+        problem: "tensor model.shared.weight is missing (nor model.encoder.embed_tokens.weight nor lm_head.weight)".into(),
+    })
+}
