@@ -39,8 +39,8 @@ fn products(c: &mut Criterion) {
     for isa in Isa::available() {
         for (name, n, k) in SHAPES {
             let w = values(n * k, 1);
-            let packed_f32 = PackedF32::pack(&w, n, k);
-            let packed_i8 = PackedI8::quantize(&w, n, k);
+            let packed_f32 = PackedF32::pack(&w, n, k).unwrap();
+            let packed_i8 = PackedI8::quantize(&w, n, k).unwrap();
             drop(w);
             let bias = values(n, 2);
             for m in ROWS {
@@ -54,7 +54,7 @@ fn products(c: &mut Criterion) {
                     .sample_size(10)
                     .measurement_time(Duration::from_secs(2));
                 group.bench_function(BenchmarkId::from_parameter(m), |b| {
-                    b.iter(|| sgemm::gemm(isa, &x, m, &packed_f32, Some(&bias), &mut out))
+                    b.iter(|| sgemm::gemm(isa, &x, m, &packed_f32, Some(&bias), &mut out).unwrap())
                 });
                 group.finish();
 
@@ -66,8 +66,8 @@ fn products(c: &mut Criterion) {
                 let mut q = QuantizedRows::default();
                 group.bench_function(BenchmarkId::from_parameter(m), |b| {
                     b.iter(|| {
-                        int8::quantize_rows(isa, &x, m, k, &mut q);
-                        int8::gemm(isa, &q, &packed_i8, Some(&bias), &mut out)
+                        int8::quantize_rows(isa, &x, m, k, &mut q).unwrap();
+                        int8::gemm(isa, &q, &packed_i8, Some(&bias), &mut out).unwrap()
                     })
                 });
                 group.finish();

@@ -68,6 +68,9 @@ pub enum MarianError {
     /// A kernel choice this CPU or precision cannot run.
     #[error("{0}")]
     Unsupported(String),
+    /// A kernel was given sizes that do not fit together (a bug in the caller).
+    #[error(transparent)]
+    Shape(#[from] super::kernels::ShapeError),
     /// An error inside candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),

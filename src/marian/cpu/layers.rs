@@ -31,11 +31,12 @@ impl Matrix {
         }
     }
 
-    fn set_rows(&mut self, first: usize, rows: &[f32]) {
+    fn set_rows(&mut self, first: usize, rows: &[f32]) -> Result<()> {
         match self {
-            Matrix::F32(m) => m.set_rows(first, rows),
-            Matrix::Int8(m) => m.set_rows(first, rows),
+            Matrix::F32(m) => m.set_rows(first, rows)?,
+            Matrix::Int8(m) => m.set_rows(first, rows)?,
         }
+        Ok(())
     }
 }
 
@@ -107,11 +108,11 @@ impl Linear {
     }
 
     /// Row `j` of the weight matrix (dequantized for int8): a tied embedding's row.
-    pub(crate) fn weight_row(&self, j: usize) -> Vec<f32> {
-        match &self.weights {
-            Matrix::F32(m) => m.row(j),
-            Matrix::Int8(m) => m.row(j),
-        }
+    pub(crate) fn weight_row(&self, j: usize) -> Result<Vec<f32>> {
+        Ok(match &self.weights {
+            Matrix::F32(m) => m.row(j)?,
+            Matrix::Int8(m) => m.row(j)?,
+        })
     }
 
     /// `out = x Wᵀ + b` for `rows` rows of `x`; `out` is resized to `rows × n`.
@@ -127,10 +128,10 @@ impl Linear {
         try_resize(out, rows * self.n, 0.0, "layer outputs")?;
         let bias = self.bias.as_deref();
         match &self.weights {
-            Matrix::F32(w) => sgemm::gemm(kernels.float, x, rows, w, bias, out),
+            Matrix::F32(w) => sgemm::gemm(kernels.float, x, rows, w, bias, out)?,
             Matrix::Int8(w) => {
-                int8::quantize_rows(kernels.int8, x, rows, self.k, &mut scratch.quantized);
-                int8::gemm(kernels.int8, &scratch.quantized, w, bias, out);
+                int8::quantize_rows(kernels.int8, x, rows, self.k, &mut scratch.quantized)?;
+                int8::gemm(kernels.int8, &scratch.quantized, w, bias, out)?;
             }
         }
         Ok(())
@@ -150,7 +151,7 @@ fn read_rows_into(
     while start < n {
         let end = (start + LOAD_ROWS).min(n);
         let rows = w.read_rows(name, &[n, k], start..end)?;
-        into.set_rows(first + start, &rows);
+        into.set_rows(first + start, &rows)?;
         start = end;
     }
     Ok(())
@@ -171,15 +172,20 @@ impl LayerNorm {
     }
 
     /// `x = LayerNorm(x + residual)`, row by row.
-    pub(crate) fn add_forward(&self, kernels: &Kernels, x: &mut [f32], residual: &[f32]) {
-        vector::add_layer_norm(
+    pub(crate) fn add_forward(
+        &self,
+        kernels: &Kernels,
+        x: &mut [f32],
+        residual: &[f32],
+    ) -> Result<()> {
+        Ok(vector::add_layer_norm(
             kernels.float,
             x,
             residual,
             &self.gamma,
             &self.beta,
             LAYER_NORM_EPS,
-        );
+        )?)
     }
 }
 

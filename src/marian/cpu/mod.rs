@@ -208,7 +208,7 @@ impl CpuModel {
             })?;
         for (&id, pos) in ids.iter().zip(positions) {
             let row = match &self.embedding {
-                Embedding::Tied => self.lm_head.weight_row(id as usize),
+                Embedding::Tied => self.lm_head.weight_row(id as usize)?,
                 Embedding::Table(t) => t[id as usize * d..(id as usize + 1) * d].to_vec(),
             };
             let position = &self.positions[pos * d..(pos + 1) * d];
@@ -240,16 +240,23 @@ impl CpuModel {
         for layer in &self.encoder {
             layer.qkv.forward(k, &x, rows, &mut w.scratch, &mut w.qkv)?;
             w.attn.resize(rows * d, 0.0);
-            attention::self_attention(k.float, &w.qkv, len, &lens, self.encoder_heads, &mut w.attn);
+            attention::self_attention(
+                k.float,
+                &w.qkv,
+                len,
+                &lens,
+                self.encoder_heads,
+                &mut w.attn,
+            )?;
             layer
                 .out
                 .forward(k, &w.attn, rows, &mut w.scratch, &mut w.proj)?;
-            layer.attn_norm.add_forward(k, &mut w.proj, &x);
+            layer.attn_norm.add_forward(k, &mut w.proj, &x)?;
             std::mem::swap(&mut x, &mut w.proj);
             layer
                 .ffn
                 .forward(k, &x, rows, &mut w.scratch, &mut w.hidden, &mut w.proj)?;
-            layer.final_norm.add_forward(k, &mut w.proj, &x);
+            layer.final_norm.add_forward(k, &mut w.proj, &x)?;
             std::mem::swap(&mut x, &mut w.proj);
         }
         Ok(CpuEncoded {
@@ -350,9 +357,16 @@ impl CpuModel {
                 values: &past.values,
                 origins: &cache.origins,
             };
-            attention::single_query_history(k.float, qkv, 3 * d, history, self.decoder_heads, attn);
+            attention::single_query_history(
+                k.float,
+                qkv,
+                3 * d,
+                history,
+                self.decoder_heads,
+                attn,
+            )?;
             layer.self_out.forward(k, attn, rows, scratch, proj)?;
-            layer.self_norm.add_forward(k, proj, x);
+            layer.self_norm.add_forward(k, proj, x)?;
             std::mem::swap(x, proj);
 
             // Cross-attention: the beams of a source share its keys and values.
@@ -366,13 +380,13 @@ impl CpuModel {
                 lens: &cache.src_lens,
                 seq_map: Some(&cache.sources),
             };
-            attention::single_query(k.float, qkv, d, cache.group, kv, self.decoder_heads, attn);
+            attention::single_query(k.float, qkv, d, cache.group, kv, self.decoder_heads, attn)?;
             layer.cross_out.forward(k, attn, rows, scratch, proj)?;
-            layer.cross_norm.add_forward(k, proj, x);
+            layer.cross_norm.add_forward(k, proj, x)?;
             std::mem::swap(x, proj);
 
             layer.ffn.forward(k, x, rows, scratch, hidden, proj)?;
-            layer.final_norm.add_forward(k, proj, x);
+            layer.final_norm.add_forward(k, proj, x)?;
             std::mem::swap(x, proj);
         }
         self.lm_head.forward(k, x, rows, scratch, logits)

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::vector;
-use super::Isa;
+use super::{ensure_shape, Isa, ShapeError};
 
 /// Where the keys and values of one attention call live.
 ///
@@ -70,26 +70,46 @@ pub fn single_query(
     kv: KeysValues<'_>,
     heads: Heads,
     out: &mut [f32],
-) {
+) -> Result<(), ShapeError> {
+    const NAME: &str = "attention";
     let hd = heads.head_dim;
     let width = heads.width();
-    if hd == 0 || out.is_empty() {
-        return;
+    ensure_shape!(NAME, hd > 0, "heads of 0 elements");
+    if out.is_empty() {
+        return Ok(());
     }
     let rows = out.len() / width;
     let group = group.max(1);
-    assert_eq!(out.len(), rows * width, "attention: output size");
-    assert!(
-        (rows - 1) * q_stride + width <= q.len(),
-        "attention: queries"
+    ensure_shape!(
+        NAME,
+        out.len() == rows * width,
+        "output of {} values, not rows of {width}",
+        out.len()
+    );
+    ensure_shape!(
+        NAME,
+        q_stride >= width && (rows - 1) * q_stride + width <= q.len(),
+        "{} query values for {rows} rows",
+        q.len()
     );
     let groups = rows.div_ceil(group);
-    match kv.seq_map {
-        Some(map) => assert!(
-            map.len() >= groups && map.iter().all(|&s| (s as usize) < kv.lens.len()),
-            "attention: sequence map"
-        ),
-        None => assert!(groups <= kv.lens.len(), "attention: sequences"),
+    let sequences = match kv.seq_map {
+        Some(map) => {
+            ensure_shape!(
+                NAME,
+                map.len() >= groups,
+                "a map of {} sequences for {groups} groups",
+                map.len()
+            );
+            map[..groups]
+                .iter()
+                .map(|&s| s as usize)
+                .collect::<Vec<_>>()
+        }
+        None => (0..groups).collect(),
+    };
+    for seq in sequences {
+        check_sequence(NAME, &kv, seq, width)?;
     }
     out.par_chunks_mut(hd).enumerate().for_each_init(
         || (Vec::new(), Vec::new()),
@@ -100,6 +120,39 @@ pub fn single_query(
             attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
         },
     );
+    Ok(())
+}
+
+/// Checks that sequence `seq` of `kv` lies within its buffers.
+fn check_sequence(
+    name: &'static str,
+    kv: &KeysValues<'_>,
+    seq: usize,
+    width: usize,
+) -> Result<(), ShapeError> {
+    ensure_shape!(
+        name,
+        seq < kv.lens.len(),
+        "sequence {seq} of {}",
+        kv.lens.len()
+    );
+    let len = kv.lens[seq];
+    if len == 0 {
+        return Ok(());
+    }
+    ensure_shape!(
+        name,
+        kv.pos_stride >= width,
+        "positions {} apart, narrower than {width}",
+        kv.pos_stride
+    );
+    let end = seq * kv.seq_stride + (len - 1) * kv.pos_stride + width;
+    ensure_shape!(
+        name,
+        end <= kv.k.len() && end <= kv.v.len(),
+        "sequence {seq} of {len} keys ends past the keys or values"
+    );
+    Ok(())
 }
 
 /// One query per row over the decoder's own history (see [`History`]): row `r` reads its
@@ -112,29 +165,52 @@ pub fn single_query_history(
     history: History<'_>,
     heads: Heads,
     out: &mut [f32],
-) {
+) -> Result<(), ShapeError> {
+    const NAME: &str = "history attention";
     let hd = heads.head_dim;
     let width = heads.width();
-    if hd == 0 || out.is_empty() {
-        return;
+    ensure_shape!(NAME, hd > 0, "heads of 0 elements");
+    if out.is_empty() {
+        return Ok(());
     }
     let rows = out.len() / width;
-    assert_eq!(out.len(), rows * width, "attention: output size");
-    assert!(
-        (rows - 1) * q_stride + width <= q.len(),
-        "attention: queries"
+    ensure_shape!(
+        NAME,
+        out.len() == rows * width,
+        "output of {} values, not rows of {width}",
+        out.len()
+    );
+    ensure_shape!(
+        NAME,
+        q_stride >= width && (rows - 1) * q_stride + width <= q.len(),
+        "{} query values for {rows} rows",
+        q.len()
     );
     let steps = history.origins.len();
-    assert!(
+    ensure_shape!(
+        NAME,
         history.keys.len() == steps && history.values.len() == steps,
-        "attention: history"
+        "{steps} steps of origins, {} of keys, {} of values",
+        history.keys.len(),
+        history.values.len()
     );
     for (t, origin) in history.origins.iter().enumerate() {
-        assert!(origin.len() >= rows, "attention: origins of step {t}");
+        ensure_shape!(
+            NAME,
+            origin.len() >= rows,
+            "step {t} has origins for {} rows, not {rows}",
+            origin.len()
+        );
         let block_rows = history.keys[t].len() / width;
-        assert!(
-            origin.iter().all(|&o| (o as usize) < block_rows),
-            "attention: origins"
+        ensure_shape!(
+            NAME,
+            history.values[t].len() / width == block_rows,
+            "step {t}: keys and values differ"
+        );
+        ensure_shape!(
+            NAME,
+            origin[..rows].iter().all(|&o| (o as usize) < block_rows),
+            "step {t} points past its {block_rows} rows"
         );
     }
     out.par_chunks_mut(hd).enumerate().for_each_init(
@@ -159,6 +235,7 @@ pub fn single_query_history(
             }
         },
     );
+    Ok(())
 }
 
 /// Encoder self-attention over a padded batch: `qkv` holds, per row (`batch × len` rows), the
@@ -171,18 +248,33 @@ pub fn self_attention(
     lens: &[usize],
     heads: Heads,
     out: &mut [f32],
-) {
+) -> Result<(), ShapeError> {
+    const NAME: &str = "self attention";
     let hd = heads.head_dim;
     let width = heads.width();
-    if hd == 0 || out.is_empty() {
-        return;
-    }
-    assert_eq!(
+    ensure_shape!(NAME, hd > 0, "heads of 0 elements");
+    ensure_shape!(
+        NAME,
+        out.len() == lens.len() * len * width,
+        "output of {} values for {} sequences of {len} x {width}",
         out.len(),
-        lens.len() * len * width,
-        "self attention: output size"
+        lens.len()
     );
-    assert_eq!(qkv.len(), 3 * out.len(), "self attention: qkv size");
+    ensure_shape!(
+        NAME,
+        qkv.len() == 3 * out.len(),
+        "{} query/key/value values for {} outputs",
+        qkv.len(),
+        out.len()
+    );
+    ensure_shape!(
+        NAME,
+        lens.iter().all(|&l| l <= len),
+        "a sequence longer than {len}"
+    );
+    if out.is_empty() {
+        return Ok(());
+    }
     let kv = KeysValues {
         k: &qkv[width..],
         v: &qkv[2 * width..],
@@ -204,6 +296,7 @@ pub fn self_attention(
             attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
         },
     );
+    Ok(())
 }
 
 /// `dst = softmax((scale q) · K_seq,head) V_seq,head` over the valid keys of `seq`.
@@ -290,7 +383,7 @@ mod tests {
         let width = 10;
         let mut qkv = data(lens.len() * len * 3 * width, 1);
         let mut reference = vec![0f32; lens.len() * len * width];
-        self_attention(Isa::Portable, &qkv, len, &lens, heads, &mut reference);
+        self_attention(Isa::Portable, &qkv, len, &lens, heads, &mut reference).unwrap();
         for (s, &l) in lens.iter().enumerate() {
             for i in 0..len {
                 for h in 0..2 {
@@ -317,7 +410,7 @@ mod tests {
         }
         for isa in Isa::available() {
             let mut out = vec![0f32; reference.len()];
-            self_attention(isa, &qkv, len, &lens, heads, &mut out);
+            self_attention(isa, &qkv, len, &lens, heads, &mut out).unwrap();
             assert_eq!(out, reference, "{isa}");
         }
     }
@@ -346,7 +439,7 @@ mod tests {
         let mut first: Option<Vec<f32>> = None;
         for isa in Isa::available() {
             let mut out = vec![0f32; rows * width];
-            single_query(isa, &q, width, group, kv, heads, &mut out);
+            single_query(isa, &q, width, group, kv, heads, &mut out).unwrap();
             for r in 0..rows {
                 let s = r / group;
                 for h in 0..3 {
@@ -391,7 +484,7 @@ mod tests {
             values: &values,
             origins: &origins,
         };
-        single_query_history(Isa::Portable, &q, width, history, heads, &mut out);
+        single_query_history(Isa::Portable, &q, width, history, heads, &mut out).unwrap();
         for row in 0..2 {
             for h in 0..2 {
                 let ks: Vec<&[f32]> = (0..3)
@@ -408,8 +501,25 @@ mod tests {
         }
         for isa in Isa::available() {
             let mut again = vec![0f32; 2 * width];
-            single_query_history(isa, &q, width, history, heads, &mut again);
+            single_query_history(isa, &q, width, history, heads, &mut again).unwrap();
             assert_eq!(again, out, "{isa}");
         }
+        // Origins past their block, a short query buffer: errors, not panics.
+        let bad = vec![vec![1u32, 0], vec![1, 7], vec![0, 1]];
+        let broken = History {
+            keys: &keys,
+            values: &values,
+            origins: &bad,
+        };
+        assert!(single_query_history(Isa::Portable, &q, width, broken, heads, &mut out).is_err());
+        assert!(
+            single_query_history(Isa::Portable, &q[..5], width, history, heads, &mut out).is_err()
+        );
+        let zero = Heads {
+            heads: 2,
+            head_dim: 0,
+            scale: 1.0,
+        };
+        assert!(single_query_history(Isa::Portable, &q, width, history, zero, &mut out).is_err());
     }
 }

@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::{split_ranges, Isa};
+use super::{ensure_shape, split_ranges, Isa, ShapeError};
 
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
@@ -54,23 +54,33 @@ impl PackedI8 {
     }
 
     /// Quantizes a row-major `n × k` matrix (one row per output).
-    pub fn quantize(w: &[f32], n: usize, k: usize) -> Self {
+    pub fn quantize(w: &[f32], n: usize, k: usize) -> Result<Self, ShapeError> {
+        ensure_shape!(
+            "quantize",
+            w.len() == n * k,
+            "{} values for {n} x {k}",
+            w.len()
+        );
         let mut packed = Self::zeros(n, k);
-        packed.set_rows(0, w);
-        packed
+        packed.set_rows(0, w)?;
+        Ok(packed)
     }
 
     /// Quantizes rows `first ..` of `W` from their f32 values (row-major, `k` per row), so a
     /// large matrix can be quantized a slice at a time.
-    pub fn set_rows(&mut self, first: usize, rows: &[f32]) {
+    pub fn set_rows(&mut self, first: usize, rows: &[f32]) -> Result<(), ShapeError> {
         let k = self.k;
-        assert!(
+        ensure_shape!(
+            "set_rows",
             k > 0 && rows.len().is_multiple_of(k),
-            "set_rows: not whole rows"
+            "{} values are not rows of {k}",
+            rows.len()
         );
-        assert!(
+        ensure_shape!(
+            "set_rows",
             first + rows.len() / k <= self.n,
-            "set_rows: past the last row"
+            "rows past the last of {}",
+            self.n
         );
         for (offset, row) in rows.chunks_exact(k).enumerate() {
             let j = first + offset;
@@ -92,6 +102,7 @@ impl PackedI8 {
             self.scales[j] = scale;
             self.shift_compensation[j] = 128 * sum;
         }
+        Ok(())
     }
 
     /// Output size.
@@ -105,16 +116,16 @@ impl PackedI8 {
     }
 
     /// Row `j` of `W`, dequantized (for embedding lookups in a tied output matrix).
-    pub fn row(&self, j: usize) -> Vec<f32> {
-        assert!(j < self.n);
+    pub fn row(&self, j: usize) -> Result<Vec<f32>, ShapeError> {
+        ensure_shape!("row", j < self.n, "row {j} of {}", self.n);
         let (p, lane) = (j / PANEL, j % PANEL);
         let panel = p * self.k4 * PANEL;
-        (0..self.k)
+        Ok((0..self.k)
             .map(|kk| {
                 let q = self.data[panel + ((kk / GROUP) * PANEL + lane) * GROUP + kk % GROUP];
                 f32::from(q) * self.scales[j]
             })
-            .collect()
+            .collect())
     }
 
     /// Bytes of packed weights, scales and compensations.
@@ -135,8 +146,19 @@ pub struct QuantizedRows {
 }
 
 /// Quantizes `m` rows of `k` values for [`gemm`] with the instruction set `isa`.
-pub fn quantize_rows(isa: Isa, x: &[f32], m: usize, k: usize, into: &mut QuantizedRows) {
-    assert_eq!(x.len(), m * k, "quantize_rows: input is not {m} x {k}");
+pub fn quantize_rows(
+    isa: Isa,
+    x: &[f32],
+    m: usize,
+    k: usize,
+    into: &mut QuantizedRows,
+) -> Result<(), ShapeError> {
+    ensure_shape!(
+        "quantize_rows",
+        x.len() == m * k,
+        "input has {} values, not {m} x {k}",
+        x.len()
+    );
     let k4 = k.div_ceil(GROUP) * GROUP;
     into.isa = Some(isa);
     into.rows = m;
@@ -161,6 +183,7 @@ pub fn quantize_rows(isa: Isa, x: &[f32], m: usize, k: usize, into: &mut Quantiz
         quantize_row(isa, row, inv, shift, &mut dst[..k]);
         dst[k..].fill(shift);
     }
+    Ok(())
 }
 
 /// `dst[i] = clamp(round_ties_even(row[i] inv), -127, 127) as i8`, XOR `shift`.
@@ -227,10 +250,27 @@ const TILE_BYTES: usize = 192 * 1024;
 
 /// `out = dequantize(a Wᵀ) + bias`: `a` holds `m` quantized rows (from [`quantize_rows`] with
 /// the same `isa`), `out` is `m × n` row-major.
-pub fn gemm(isa: Isa, a: &QuantizedRows, w: &PackedI8, bias: Option<&[f32]>, out: &mut [f32]) {
-    assert_eq!(out.len(), a.rows * w.n, "int8 gemm: output size");
+pub fn gemm(
+    isa: Isa,
+    a: &QuantizedRows,
+    w: &PackedI8,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> Result<(), ShapeError> {
+    let (m, n) = (a.rows, w.n);
+    ensure_shape!(
+        "int8 gemm",
+        out.len() == m * n,
+        "output has {} values, not {m} x {n}",
+        out.len()
+    );
     if let Some(b) = bias {
-        assert_eq!(b.len(), w.n, "int8 gemm: bias size");
+        ensure_shape!(
+            "int8 gemm",
+            b.len() == n,
+            "bias has {} values, not {n}",
+            b.len()
+        );
     }
     run(
         isa,
@@ -240,26 +280,38 @@ pub fn gemm(isa: Isa, a: &QuantizedRows, w: &PackedI8, bias: Option<&[f32]>, out
             bias,
             out: out.as_mut_ptr(),
         },
-    );
+    )
 }
 
 /// The exact integer products `Σ_k p_ik q_jk`, `m × n` (the kernels' raw output, for tests).
-pub fn gemm_integers(isa: Isa, a: &QuantizedRows, w: &PackedI8) -> Vec<i32> {
+pub fn gemm_integers(isa: Isa, a: &QuantizedRows, w: &PackedI8) -> Result<Vec<i32>, ShapeError> {
     let mut out = vec![0i32; a.rows * w.n];
-    run(isa, a, w, Epilogue::Raw(out.as_mut_ptr()));
-    out
+    run(isa, a, w, Epilogue::Raw(out.as_mut_ptr()))?;
+    Ok(out)
 }
 
-fn run(isa: Isa, a: &QuantizedRows, w: &PackedI8, epilogue: Epilogue<'_>) {
-    assert_eq!(
-        a.isa,
-        Some(isa),
-        "int8 gemm: activations quantized for another kernel"
+fn run(
+    isa: Isa,
+    a: &QuantizedRows,
+    w: &PackedI8,
+    epilogue: Epilogue<'_>,
+) -> Result<(), ShapeError> {
+    ensure_shape!(
+        "int8 gemm",
+        a.isa == Some(isa),
+        "activations quantized for {:?}, not {isa}",
+        a.isa
     );
-    assert_eq!(a.k4, w.k4, "int8 gemm: inner sizes differ");
+    ensure_shape!(
+        "int8 gemm",
+        a.k4 == w.k4,
+        "inputs of {} values, weights of {}",
+        a.k4,
+        w.k4
+    );
     let (m, n) = (a.rows, w.n);
     if m == 0 || n == 0 {
-        return;
+        return Ok(());
     }
     let panels = n.div_ceil(PANEL);
     let row_chunk = (TILE_BYTES / w.k4.max(1)).clamp(16, 4096);
@@ -294,6 +346,7 @@ fn run(isa: Isa, a: &QuantizedRows, w: &PackedI8, epilogue: Epilogue<'_>) {
     } else {
         tiles.iter().for_each(work);
     }
+    Ok(())
 }
 
 /// Most rows and panels of one micro-kernel call (the register tile).
@@ -614,12 +667,15 @@ mod tests {
             (1, 59_514, 512),
         ] {
             let x = data(m * k, 11);
-            let w = PackedI8::quantize(&data(n * k, 12), n, k);
+            let w = PackedI8::quantize(&data(n * k, 12), n, k).unwrap();
             for isa in Isa::available() {
                 let mut q = QuantizedRows::default();
-                quantize_rows(isa, &x, m, k, &mut q);
+                quantize_rows(isa, &x, m, k, &mut q).unwrap();
                 let want = scalar_reference(&q, &w);
-                assert!(gemm_integers(isa, &q, &w) == want, "{isa} {m}x{n}x{k}");
+                assert!(
+                    gemm_integers(isa, &q, &w).unwrap() == want,
+                    "{isa} {m}x{n}x{k}"
+                );
             }
         }
     }
@@ -630,13 +686,13 @@ mod tests {
         let x = data(m * k, 13);
         let wf = data(n * k, 14);
         let bias = data(n, 15);
-        let w = PackedI8::quantize(&wf, n, k);
+        let w = PackedI8::quantize(&wf, n, k).unwrap();
         let mut first: Option<Vec<u32>> = None;
         for isa in Isa::available() {
             let mut q = QuantizedRows::default();
-            quantize_rows(isa, &x, m, k, &mut q);
+            quantize_rows(isa, &x, m, k, &mut q).unwrap();
             let mut out = vec![0f32; m * n];
-            gemm(isa, &q, &w, Some(&bias), &mut out);
+            gemm(isa, &q, &w, Some(&bias), &mut out).unwrap();
             for i in 0..m {
                 let sx = q.scales[i];
                 for j in 0..n {
@@ -661,9 +717,9 @@ mod tests {
             // Row by row, the same bits.
             for i in 0..m {
                 let mut q1 = QuantizedRows::default();
-                quantize_rows(isa, &x[i * k..(i + 1) * k], 1, k, &mut q1);
+                quantize_rows(isa, &x[i * k..(i + 1) * k], 1, k, &mut q1).unwrap();
                 let mut one = vec![0f32; n];
-                gemm(isa, &q1, &w, Some(&bias), &mut one);
+                gemm(isa, &q1, &w, Some(&bias), &mut one).unwrap();
                 assert_eq!(one, out[i * n..(i + 1) * n]);
             }
         }
@@ -674,17 +730,26 @@ mod tests {
         let k = 8;
         let mut w = data(3 * k, 16);
         w[..k].fill(0.0);
-        let packed = PackedI8::quantize(&w, 3, k);
-        assert!(packed.row(0).iter().all(|&v| v == 0.0));
-        let back = packed.row(1);
+        let packed = PackedI8::quantize(&w, 3, k).unwrap();
+        assert!(packed.row(0).unwrap().iter().all(|&v| v == 0.0));
+        let back = packed.row(1).unwrap();
         for (a, b) in back.iter().zip(&w[k..2 * k]) {
             assert!((a - b).abs() <= packed.scales[1] / 2.0 + 1e-7);
         }
         let mut q = QuantizedRows::default();
         let x = vec![0f32; k];
-        quantize_rows(Isa::Portable, &x, 1, k, &mut q);
+        quantize_rows(Isa::Portable, &x, 1, k, &mut q).unwrap();
         let mut out = vec![f32::NAN; 3];
-        gemm(Isa::Portable, &q, &packed, None, &mut out);
+        gemm(Isa::Portable, &q, &packed, None, &mut out).unwrap();
         assert_eq!(out, vec![0.0; 3]);
+        // Mismatched sizes are errors, not panics.
+        assert!(gemm(Isa::Portable, &q, &packed, None, &mut [0.0; 4]).is_err());
+        assert!(gemm(Isa::Portable, &q, &packed, Some(&[1.0]), &mut out).is_err());
+        assert!(quantize_rows(Isa::Portable, &x, 2, k, &mut q).is_err());
+        assert!(PackedI8::quantize(&w, 4, k).is_err());
+        assert!(packed.row(3).is_err());
+        let mut other = QuantizedRows::default();
+        quantize_rows(Isa::Portable, &[1.0; 12], 1, 12, &mut other).unwrap();
+        assert!(gemm(Isa::Portable, &other, &packed, None, &mut out).is_err());
     }
 }

@@ -19,6 +19,29 @@ pub mod vector;
 
 use std::fmt;
 
+/// Arguments whose sizes do not fit together (a kernel never panics on them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("kernel {kernel}: {problem}")]
+pub struct ShapeError {
+    /// The kernel called.
+    pub kernel: &'static str,
+    /// Which sizes disagree.
+    pub problem: String,
+}
+
+/// Returns a [`ShapeError`] from `kernel` unless `condition` holds.
+macro_rules! ensure_shape {
+    ($kernel:expr, $condition:expr, $($problem:tt)+) => {
+        if !$condition {
+            return Err($crate::marian::kernels::ShapeError {
+                kernel: $kernel,
+                problem: format!($($problem)+),
+            });
+        }
+    };
+}
+pub(crate) use ensure_shape;
+
 /// The instruction sets the kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Isa {

@@ -12,7 +12,7 @@
 
 use rayon::prelude::*;
 
-use super::{split_ranges, Isa};
+use super::{ensure_shape, split_ranges, Isa, ShapeError};
 
 /// Output columns per packed panel.
 pub const PANEL: usize = 16;
@@ -37,24 +37,28 @@ impl PackedF32 {
     }
 
     /// Packs a row-major `n × k` matrix (one row per output).
-    pub fn pack(w: &[f32], n: usize, k: usize) -> Self {
-        assert_eq!(w.len(), n * k, "pack: {} values for {n} x {k}", w.len());
+    pub fn pack(w: &[f32], n: usize, k: usize) -> Result<Self, ShapeError> {
+        ensure_shape!("pack", w.len() == n * k, "{} values for {n} x {k}", w.len());
         let mut packed = Self::zeros(n, k);
-        packed.set_rows(0, w);
-        packed
+        packed.set_rows(0, w)?;
+        Ok(packed)
     }
 
     /// Stores rows `first ..` of `W` (row-major, `k` per row), so a large matrix can be
     /// packed a slice at a time.
-    pub fn set_rows(&mut self, first: usize, rows: &[f32]) {
+    pub fn set_rows(&mut self, first: usize, rows: &[f32]) -> Result<(), ShapeError> {
         let k = self.k;
-        assert!(
+        ensure_shape!(
+            "set_rows",
             k > 0 && rows.len().is_multiple_of(k),
-            "set_rows: not whole rows"
+            "{} values are not rows of {k}",
+            rows.len()
         );
-        assert!(
+        ensure_shape!(
+            "set_rows",
             first + rows.len() / k <= self.n,
-            "set_rows: past the last row"
+            "rows past the last of {}",
+            self.n
         );
         for (offset, row) in rows.chunks_exact(k).enumerate() {
             let j = first + offset;
@@ -64,6 +68,7 @@ impl PackedF32 {
                 panel[kk * PANEL + lane] = v;
             }
         }
+        Ok(())
     }
 
     /// Output size.
@@ -77,11 +82,11 @@ impl PackedF32 {
     }
 
     /// Row `j` of `W` (for embedding lookups in a tied output matrix).
-    pub fn row(&self, j: usize) -> Vec<f32> {
-        assert!(j < self.n);
+    pub fn row(&self, j: usize) -> Result<Vec<f32>, ShapeError> {
+        ensure_shape!("row", j < self.n, "row {j} of {}", self.n);
         let (p, lane) = (j / PANEL, j % PANEL);
         let panel = &self.data[p * self.k * PANEL..(p + 1) * self.k * PANEL];
-        (0..self.k).map(|kk| panel[kk * PANEL + lane]).collect()
+        Ok((0..self.k).map(|kk| panel[kk * PANEL + lane]).collect())
     }
 
     /// Bytes of packed weights.
@@ -104,15 +109,32 @@ const PARALLEL_MIN_MACS: usize = 1 << 16;
 const TILE_BYTES: usize = 192 * 1024;
 
 /// `out = x Wᵀ + bias`: `x` is `m × k` row-major, `out` is `m × n` row-major.
-pub fn gemm(isa: Isa, x: &[f32], m: usize, w: &PackedF32, bias: Option<&[f32]>, out: &mut [f32]) {
+pub fn gemm(
+    isa: Isa,
+    x: &[f32],
+    m: usize,
+    w: &PackedF32,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) -> Result<(), ShapeError> {
     let (n, k) = (w.n, w.k);
-    assert_eq!(x.len(), m * k, "gemm: input is not {m} x {k}");
-    assert_eq!(out.len(), m * n, "gemm: output is not {m} x {n}");
+    ensure_shape!(
+        "gemm",
+        x.len() == m * k,
+        "input has {} values, not {m} x {k}",
+        x.len()
+    );
+    ensure_shape!(
+        "gemm",
+        out.len() == m * n,
+        "output has {} values, not {m} x {n}",
+        out.len()
+    );
     if let Some(b) = bias {
-        assert_eq!(b.len(), n, "gemm: bias is not {n} long");
+        ensure_shape!("gemm", b.len() == n, "bias has {} values, not {n}", b.len());
     }
     if m == 0 || n == 0 {
-        return;
+        return Ok(());
     }
     let panels = n.div_ceil(PANEL);
     let row_chunk = (TILE_BYTES / (4 * k.max(1))).clamp(16, 1024);
@@ -144,6 +166,7 @@ pub fn gemm(isa: Isa, x: &[f32], m: usize, w: &PackedF32, bias: Option<&[f32]>, 
     } else {
         tiles.iter().for_each(run);
     }
+    Ok(())
 }
 
 /// Computes the output block `rows × (columns of panels)`.
@@ -398,12 +421,12 @@ mod tests {
             let x = data(m * k, 1);
             let w = data(n * k, 2);
             let b = data(n, 3);
-            let packed = PackedF32::pack(&w, n, k);
+            let packed = PackedF32::pack(&w, n, k).unwrap();
             let want = reference(&x, m, &w, n, k, &b);
             let mut first: Option<Vec<u32>> = None;
             for isa in Isa::available() {
                 let mut out = vec![f32::NAN; m * n];
-                gemm(isa, &x, m, &packed, Some(&b), &mut out);
+                gemm(isa, &x, m, &packed, Some(&b), &mut out).unwrap();
                 for (g, w) in out.iter().zip(&want) {
                     assert!(
                         (*g as f64 - w).abs() < 1e-4 * (k as f64).sqrt(),
@@ -418,7 +441,7 @@ mod tests {
                 // Each row alone gives the same bits as in the batch.
                 for i in 0..m {
                     let mut one = vec![0f32; n];
-                    gemm(isa, &x[i * k..(i + 1) * k], 1, &packed, Some(&b), &mut one);
+                    gemm(isa, &x[i * k..(i + 1) * k], 1, &packed, Some(&b), &mut one).unwrap();
                     let one: Vec<u32> = one.iter().map(|v| v.to_bits()).collect();
                     assert_eq!(one, bits[i * n..(i + 1) * n], "{isa} row {i} alone");
                 }
@@ -430,29 +453,44 @@ mod tests {
     fn large_products_split_over_threads_give_the_same_bits() {
         let (m, n, k) = (70, 1000, 96);
         let x = data(m * k, 4);
-        let w = PackedF32::pack(&data(n * k, 5), n, k);
+        let w = PackedF32::pack(&data(n * k, 5), n, k).unwrap();
         let isa = Isa::available()[0];
         let mut serial = vec![0f32; m * n];
         rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
             .unwrap()
-            .install(|| gemm(isa, &x, m, &w, None, &mut serial));
+            .install(|| gemm(isa, &x, m, &w, None, &mut serial).unwrap());
         let mut parallel = vec![0f32; m * n];
         rayon::ThreadPoolBuilder::new()
             .num_threads(3)
             .build()
             .unwrap()
-            .install(|| gemm(isa, &x, m, &w, None, &mut parallel));
+            .install(|| gemm(isa, &x, m, &w, None, &mut parallel).unwrap());
         assert_eq!(serial, parallel);
     }
 
     #[test]
     fn rows_of_the_packed_matrix() {
         let w = data(5 * 3, 6);
-        let packed = PackedF32::pack(&w, 5, 3);
+        let packed = PackedF32::pack(&w, 5, 3).unwrap();
         for j in 0..5 {
-            assert_eq!(packed.row(j), w[j * 3..(j + 1) * 3]);
+            assert_eq!(packed.row(j).unwrap(), w[j * 3..(j + 1) * 3]);
         }
+        // Mismatched sizes are errors, not panics.
+        assert!(packed.row(5).is_err());
+        assert!(PackedF32::pack(&w, 4, 3).is_err());
+        let mut out = vec![0f32; 5];
+        assert!(gemm(Isa::Portable, &[1.0; 4], 1, &packed, None, &mut out).is_err());
+        assert!(gemm(Isa::Portable, &[1.0; 3], 1, &packed, None, &mut out[..4]).is_err());
+        assert!(gemm(
+            Isa::Portable,
+            &[1.0; 3],
+            1,
+            &packed,
+            Some(&[0.0; 2]),
+            &mut out
+        )
+        .is_err());
     }
 }

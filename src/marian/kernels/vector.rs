@@ -99,8 +99,8 @@ fn tree(lanes: [f32; LANES]) -> f32 {
 // Public operations
 // ---------------------------------------------------------------------------------------------
 
-/// `Σ a[i] b[i]`.
-pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
+/// `Σ a[i] b[i]` (equal lengths).
+pub(crate) fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -239,8 +239,8 @@ pub fn max_abs(isa: Isa, x: &[f32]) -> f32 {
     }
 }
 
-/// `y[i] += alpha x[i]`, each element one fused multiply-add.
-pub fn axpy(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
+/// `y[i] += alpha x[i]`, each element one fused multiply-add (equal lengths).
+pub(crate) fn axpy(isa: Isa, alpha: f32, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), y.len(), "axpy: lengths differ");
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -266,10 +266,15 @@ pub fn add_layer_norm(
     gamma: &[f32],
     beta: &[f32],
     eps: f32,
-) {
+) -> Result<(), super::ShapeError> {
     let dim = gamma.len();
-    assert!(
-        dim > 0 && x.len().is_multiple_of(dim) && x.len() == residual.len() && beta.len() == dim
+    super::ensure_shape!(
+        "layer norm",
+        dim > 0 && x.len().is_multiple_of(dim) && x.len() == residual.len() && beta.len() == dim,
+        "{} values, {} residuals, {dim} scales, {} shifts",
+        x.len(),
+        residual.len(),
+        beta.len()
     );
     for (row, res) in x.chunks_exact_mut(dim).zip(residual.chunks_exact(dim)) {
         for (v, r) in row.iter_mut().zip(res) {
@@ -280,6 +285,7 @@ pub fn add_layer_norm(
         let inv = 1.0 / (var + eps).sqrt();
         normalize(isa, row, mean, inv, gamma, beta);
     }
+    Ok(())
 }
 
 fn sum(isa: Isa, x: &[f32]) -> f32 {
@@ -983,8 +989,8 @@ mod tests {
                 assert_eq!(bits(&s1), bits(&s2), "{isa} silu {n}");
                 if n > 0 {
                     let (mut l1, mut l2) = (a.clone(), a.clone());
-                    add_layer_norm(isa, &mut l1, &b, &gamma, &beta, 1e-5);
-                    add_layer_norm(reference, &mut l2, &b, &gamma, &beta, 1e-5);
+                    add_layer_norm(isa, &mut l1, &b, &gamma, &beta, 1e-5).unwrap();
+                    add_layer_norm(reference, &mut l2, &b, &gamma, &beta, 1e-5).unwrap();
                     assert_eq!(bits(&l1), bits(&l2), "{isa} layer norm {n}");
                 }
             }
@@ -1017,7 +1023,9 @@ mod tests {
         let gamma = vec![2.0; 37];
         let beta = vec![0.5; 37];
         let mut got = x.clone();
-        add_layer_norm(Isa::Portable, &mut got, &r, &gamma, &beta, 1e-5);
+        add_layer_norm(Isa::Portable, &mut got, &r, &gamma, &beta, 1e-5).unwrap();
+        assert!(add_layer_norm(Isa::Portable, &mut got, &r[1..], &gamma, &beta, 1e-5).is_err());
+        assert!(add_layer_norm(Isa::Portable, &mut got, &r, &[], &[], 1e-5).is_err());
         let s: Vec<f64> = x.iter().zip(&r).map(|(a, b)| (*a + *b) as f64).collect();
         let mean = s.iter().sum::<f64>() / 37.0;
         let var = s.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 37.0;
