@@ -12,19 +12,48 @@
 //! A checkpoint that does ship a `tokenizer.json` is used as is.
 
 mod normalizer;
+mod spm;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
-use sentencepiece_model::{SentencePieceModel, Type as PieceType};
-use tokenizers::models::unigram::Unigram;
 use tokenizers::{Model, Tokenizer};
 
-use normalizer::SpmNormalizer;
+use spm::SpmEncoder;
 
 /// SentencePiece's whitespace marker.
 const SPIECE_UNDERLINE: char = '▁';
+
+/// What can go wrong loading or running a tokenizer.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenizerError {
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that is not what it should be (not JSON, not a SentencePiece model, a special
+    /// token missing, an unsupported model type).
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Encoding failed inside the tokenizer library.
+    #[error("tokenizing: {0}")]
+    Encode(String),
+    /// An id outside the vocabulary, or decoding failed inside the tokenizer library.
+    #[error("decoding: {0}")]
+    Decode(String),
+}
+
+type Result<T, E = TokenizerError> = std::result::Result<T, E>;
 
 /// Tokenizer for Marian translation models: encodes source text, decodes target ids.
 ///
@@ -65,19 +94,6 @@ struct SpmBackend {
     clean_up_tokenization_spaces: bool,
 }
 
-/// One SentencePiece model: normalizer + unigram lattice, plus what decoding needs.
-struct SpmEncoder {
-    normalizer: SpmNormalizer,
-    unigram: Unigram,
-    /// Piece string -> piece type, for SentencePiece's `decode_pieces` rules.
-    piece_types: HashMap<String, PieceType>,
-    /// Index = spm id; used when an id is not in the Marian vocabulary.
-    pieces: Vec<String>,
-    unk_piece: String,
-    unk_surface: String,
-    add_dummy_prefix: bool,
-}
-
 /// The subset of `tokenizer_config.json` that changes tokenization.
 #[derive(serde::Deserialize, Default)]
 struct TokenizerConfig {
@@ -102,10 +118,7 @@ impl MarianTokenizer {
 
         let config_path = dir.join("tokenizer_config.json");
         let config: TokenizerConfig = if config_path.exists() {
-            let text = std::fs::read_to_string(&config_path)
-                .with_context(|| format!("reading {}", config_path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", config_path.display()))?
+            read_json(&config_path)?
         } else {
             TokenizerConfig::default()
         };
@@ -139,7 +152,10 @@ impl MarianTokenizer {
             encoder
                 .get(name)
                 .copied()
-                .ok_or_else(|| anyhow!("{}: no `{name}` token", vocab_path.display()))
+                .ok_or_else(|| TokenizerError::Invalid {
+                    path: vocab_path.clone(),
+                    problem: format!("no `{name}` token"),
+                })
         };
         let (eos_id, unk_id, pad_id) = (lookup(&eos)?, lookup(&unk)?, lookup(&pad)?);
         let decoder = target_encoder
@@ -169,13 +185,17 @@ impl MarianTokenizer {
     }
 
     fn from_tokenizer_json(path: &Path) -> Result<Self> {
-        let tokenizer = Tokenizer::from_file(path)
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("loading {}", path.display()))?;
+        let tokenizer = Tokenizer::from_file(path).map_err(|e| TokenizerError::Invalid {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        })?;
         let id = |name: &str| {
             tokenizer
                 .token_to_id(name)
-                .ok_or_else(|| anyhow!("{}: no `{name}` token", path.display()))
+                .ok_or_else(|| TokenizerError::Invalid {
+                    path: path.to_path_buf(),
+                    problem: format!("no `{name}` token"),
+                })
         };
         let (eos_id, unk_id, pad_id) = (id("</s>")?, id("<unk>")?, id("<pad>")?);
         let vocab_size = tokenizer.get_vocab_size(true);
@@ -195,7 +215,7 @@ impl MarianTokenizer {
             Backend::Json(t) => {
                 let encoding = t
                     .encode(text, true)
-                    .map_err(|e| anyhow!("tokenizing: {e}"))?;
+                    .map_err(|e| TokenizerError::Encode(e.to_string()))?;
                 Ok(encoding.get_ids().to_vec())
             }
         }
@@ -235,12 +255,13 @@ impl MarianTokenizer {
             Backend::Spm(b) => b.decode(ids, [self.eos_id, self.unk_id, self.pad_id]),
             Backend::Json(t) => {
                 if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.vocab_size) {
-                    bail!(
+                    return Err(TokenizerError::Decode(format!(
                         "token id {bad} is outside the vocabulary ({} ids)",
                         self.vocab_size
-                    );
+                    )));
                 }
-                t.decode(ids, true).map_err(|e| anyhow!("decoding: {e}"))
+                t.decode(ids, true)
+                    .map_err(|e| TokenizerError::Decode(e.to_string()))
             }
         }
     }
@@ -298,7 +319,7 @@ impl SpmBackend {
             let pieces = spm
                 .unigram
                 .tokenize(&normalized)
-                .map_err(|e| anyhow!("tokenizing: {e}"))?;
+                .map_err(|e| TokenizerError::Encode(e.to_string()))?;
             // Map piece strings, not spm ids: an unknown span comes back as its own text,
             // which the joint vocabulary may still know (from the other language's model).
             ids.extend(pieces.iter().map(|piece| to_id(&piece.value)));
@@ -326,7 +347,9 @@ impl SpmBackend {
                     .pieces
                     .get(id as usize)
                     .map(String::as_str)
-                    .ok_or_else(|| anyhow!("token id {id} is outside the vocabulary"))?,
+                    .ok_or_else(|| {
+                        TokenizerError::Decode(format!("token id {id} is outside the vocabulary"))
+                    })?,
             };
             tokens.push(piece);
         }
@@ -355,127 +378,21 @@ impl SpmBackend {
     }
 }
 
-impl SpmEncoder {
-    /// Parses a SentencePiece model file and rebuilds its unigram pipeline.
-    fn from_file(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        Self::from_bytes(&bytes).with_context(|| format!("loading {}", path.display()))
-    }
-
-    fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let model = SentencePieceModel::from_slice(bytes)
-            .map_err(|e| anyhow!("not a SentencePiece model: {e}"))?;
-        if model.pieces().is_empty() {
-            bail!("not a SentencePiece model: no pieces");
-        }
-        let spec = model.normalizer().cloned().unwrap_or_default();
-        let trainer = model.trainer().cloned().unwrap_or_default();
-        if trainer.model_type() != sentencepiece_model::ModelType::Unigram {
-            bail!(
-                "unsupported SentencePiece model type {:?}",
-                trainer.model_type()
-            );
-        }
-        if trainer.byte_fallback() {
-            // Opus-MT models never use it, and the id mapping would need byte pieces.
-            bail!("SentencePiece byte_fallback is not supported");
-        }
-
-        let piece_type = |p: &sentencepiece_model::SentencePiece| {
-            PieceType::try_from(p.r#type.unwrap_or(PieceType::Normal as i32))
-                .unwrap_or(PieceType::Normal)
-        };
-        let unk_id = model
-            .pieces()
-            .iter()
-            .position(|p| piece_type(p) == PieceType::Unknown)
-            .ok_or_else(|| anyhow!("no <unk> piece"))?;
-        // spm gives user-defined pieces a bonus so that they always win the lattice.
-        let max_score = model
-            .pieces()
-            .iter()
-            .filter(|p| piece_type(p) == PieceType::Normal)
-            .map(|p| p.score() as f64)
-            .fold(f64::NEG_INFINITY, f64::max);
-        let vocab: Vec<(String, f64)> = model
-            .pieces()
-            .iter()
-            .map(|p| {
-                let piece = p.piece().to_string();
-                match piece_type(p) {
-                    PieceType::Normal => (piece, p.score() as f64),
-                    PieceType::UserDefined => {
-                        let score = piece.chars().count() as f64 * max_score - 0.1;
-                        (piece, score)
-                    }
-                    // spm never matches control, unknown or unused pieces against text;
-                    // `tokenizers` would. A leading space keeps them out of reach (escaped
-                    // text has no spaces left), and a 0 score leaves the unknown-piece
-                    // penalty (min score - 10) alone.
-                    _ => (format!(" {piece}"), 0.0),
-                }
-            })
-            .collect();
-        let unigram = Unigram::from(vocab, Some(unk_id), false)
-            .map_err(|e| anyhow!("building the unigram model: {e}"))?;
-
-        let normalizer = SpmNormalizer::new(
-            spec.precompiled_charsmap(),
-            spec.add_dummy_prefix(),
-            spec.remove_extra_whitespaces(),
-            spec.escape_whitespaces(),
-        )?;
-        Ok(Self {
-            normalizer,
-            unigram,
-            piece_types: model
-                .pieces()
-                .iter()
-                .map(|p| (p.piece().to_string(), piece_type(p)))
-                .collect(),
-            pieces: model
-                .pieces()
-                .iter()
-                .map(|p| p.piece().to_string())
-                .collect(),
-            unk_piece: model.pieces()[unk_id].piece().to_string(),
-            unk_surface: trainer.unk_surface().to_string(),
-            add_dummy_prefix: spec.add_dummy_prefix(),
-        })
-    }
-
-    /// SentencePiece's `decode_pieces`: control pieces vanish, pieces the model does not
-    /// know are kept verbatim, ▁ becomes a space and the first one is dropped.
-    fn decode_pieces(&self, pieces: &[&str]) -> String {
-        let mut out = String::new();
-        let mut at_start = true;
-        for &piece in pieces {
-            let surface = match self.piece_types.get(piece) {
-                Some(PieceType::Control) => String::new(),
-                Some(PieceType::Unknown) if piece == self.unk_piece => self.unk_surface.clone(),
-                None | Some(PieceType::Unknown) => piece.to_string(),
-                Some(_) => {
-                    let body = match piece.strip_prefix(SPIECE_UNDERLINE) {
-                        Some(rest) if at_start && self.add_dummy_prefix => rest,
-                        _ => piece,
-                    };
-                    body.replace(SPIECE_UNDERLINE, " ")
-                }
-            };
-            if !surface.is_empty() {
-                at_start = false;
-            }
-            out.push_str(&surface);
-        }
-        out
-    }
-}
-
 /// Reads a Marian vocabulary (`{"piece": id}`).
 fn load_vocab(path: &Path) -> Result<HashMap<String, u32>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    read_json(path)
+}
+
+/// Reads and parses a JSON file, with errors naming it.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|source| TokenizerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| TokenizerError::Invalid {
+        path: path.to_path_buf(),
+        problem: format!("not valid JSON: {e}"),
+    })
 }
 
 /// transformers' added-token trie split: cuts `text` at every occurrence of a special token,

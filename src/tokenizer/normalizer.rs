@@ -7,8 +7,6 @@
 //! precompiled charsmap (a darts-clone double-array trie plus a blob of NUL-terminated
 //! replacement strings), and adds spm's whitespace handling.
 
-use anyhow::{bail, Result};
-
 /// A SentencePiece `NormalizerSpec`, ready to run.
 pub(crate) struct SpmNormalizer {
     /// darts-clone units; empty when the model has no charsmap (identity normalization).
@@ -27,18 +25,18 @@ impl SpmNormalizer {
         add_dummy_prefix: bool,
         remove_extra_whitespaces: bool,
         escape_whitespaces: bool,
-    ) -> Result<Self> {
+    ) -> Result<Self, String> {
         let (trie, replacements) = if charsmap.is_empty() {
             (Vec::new(), Vec::new())
         } else {
             if charsmap.len() < 4 {
-                bail!("precompiled_charsmap is truncated");
+                return Err("precompiled_charsmap is truncated".into());
             }
             let trie_len =
                 u32::from_le_bytes([charsmap[0], charsmap[1], charsmap[2], charsmap[3]]) as usize;
             let rest = &charsmap[4..];
             if trie_len > rest.len() || trie_len < 4 {
-                bail!("precompiled_charsmap has a bad trie size");
+                return Err("precompiled_charsmap has a bad trie size".into());
             }
             let trie = rest[..trie_len]
                 .chunks_exact(4)
