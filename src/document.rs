@@ -252,6 +252,9 @@ fn blocks(text: &str) -> Vec<Vec<Range<usize>>> {
         // gap before the line's content.
         if let Some(marker) = markdown_heading_marker(trimmed_start) {
             start = (start + marker).min(end);
+            // The marker's own space may be followed by more whitespace (a vertical tab...).
+            let rest = &text[start..end];
+            start += rest.len() - rest.trim_start().len();
         }
         if end > start {
             current.push(start..end);

@@ -45,3 +45,108 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The command line's option parsing and validation on arbitrary arguments (part of the
+    //! fuzz campaign, see tests/fuzz.rs: `PROPTEST_CASES=1000000 cargo test --release --bin
+    //! traduire`).
+
+    use super::*;
+    use proptest::prelude::*;
+    use traduire::marian::config::opus_mt_fr_en;
+
+    /// Flags of `translate` and `bench`, with values both sensible and hostile.
+    fn argument() -> impl Strategy<Value = Vec<String>> {
+        let flag = prop::sample::select(vec![
+            "--beams",
+            "--max-new-tokens",
+            "--max-length-ratio",
+            "--length-penalty",
+            "--max-batch-tokens",
+            "--max-batch-sentences",
+            "--max-sentence-tokens",
+            "--threads",
+            "--device",
+            "--dtype",
+            "--kernels",
+            "--format",
+            "--model",
+            "--repeat",
+            "--force-length",
+        ]);
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            (0u32..600).prop_map(|n| n.to_string()),
+            prop::sample::select(vec![
+                "inf",
+                "-inf",
+                "nan",
+                "NaN",
+                "off",
+                "0",
+                "-0",
+                "1e40",
+                "cpu",
+                "cuda",
+                "cuda:1",
+                "cuda:x",
+                "metal:2",
+                "int8",
+                "f16",
+                "bf16",
+                "avx512",
+                "candle",
+                "jsonl",
+                "md",
+                "",
+                "--",
+                "-1",
+                "1.5",
+                "opus-mt-fr-en",
+                "a/b@c",
+            ])
+            .prop_map(String::from),
+            ".{0,6}",
+        ];
+        (flag, value).prop_map(|(f, v)| vec![f.to_string(), v])
+    }
+
+    proptest! {
+        /// Any mix of flags and values: clap refuses it, or the options it yields validate
+        /// (or are refused) without panicking, and what validates is within the documented
+        /// bounds.
+        #[test]
+        fn options_on_arbitrary_arguments(
+            command in prop::sample::select(vec!["translate", "bench"]),
+            args in prop::collection::vec(argument(), 0..6),
+        ) {
+            let mut argv = vec!["traduire".to_string(), command.to_string()];
+            argv.extend(args.into_iter().flatten());
+            let Ok(cli) = Cli::try_parse_from(&argv) else { return Ok(()) };
+            let (config, generation) = opus_mt_fr_en();
+            match cli.command {
+                Command::Translate(t) => {
+                    if let Ok(options) = t.model.runtime.options() {
+                        prop_assert!(options.threads.is_none_or(|n| (1..=1024).contains(&n)));
+                    }
+                    let decode = t.decode.apply(traduire::marian::DecodeOptions::from_generation(&generation));
+                    if decode.validate(&config).is_ok() {
+                        prop_assert!((1..=128).contains(&decode.num_beams));
+                        prop_assert!(decode.max_length_ratio.is_none_or(|r| r.is_finite() && r > 0.0));
+                        prop_assert!(decode.limit_for(usize::MAX) <= decode.max_new_tokens);
+                    }
+                    let batch = t.decode.batch(t.model.runtime.device);
+                    prop_assert!(batch.validate().is_ok());
+                }
+                Command::Bench(b) => {
+                    let _ = b.runtime.options();
+                    prop_assert!(b.force_length.is_none_or(|r| r > 0.0 && r <= 100.0));
+                    prop_assert!(b.repeat >= 1);
+                }
+                Command::Segment(_) => {}
+            }
+        }
+    }
+}

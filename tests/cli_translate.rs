@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::cli::{assert_failure, assert_success, run, stderr, stdout, traduire};
+use common::formats::{parse_tmx, tsv_unescape};
 use serde_json::Value;
 
 /// Generated tokens per sentence: enough to exercise decoding, few enough to be fast.
@@ -134,25 +135,6 @@ fn jsonl_matches_the_segmentation() {
 }
 
 /// Undoes the TSV field escapes `\\ \t \n \r`.
-fn tsv_unescape(field: &str) -> String {
-    let mut out = String::new();
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('\\') => out.push('\\'),
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            other => panic!("bad TSV escape \\{other:?} in {field:?}"),
-        }
-    }
-    out
-}
-
 #[test]
 fn tsv_matches_the_segmentation() {
     let out = translate_files(&["-f", "tsv", SEED]);
@@ -180,66 +162,6 @@ fn tsv_matches_the_segmentation() {
 }
 
 /// The `(lang, segment text)` pairs of each `<tu>`, plus the header's `srclang`.
-fn parse_tmx(xml: &str) -> (String, Vec<Vec<(String, String)>>) {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut srclang = String::new();
-    let mut units: Vec<Vec<(String, String)>> = Vec::new();
-    let mut lang = String::new();
-    let mut seg: Option<String> = None;
-    loop {
-        match reader.read_event().expect("well-formed TMX") {
-            Event::Eof => break,
-            Event::Start(e) | Event::Empty(e) => match e.name().as_ref() {
-                b"header" => {
-                    let attr = e
-                        .try_get_attribute("srclang")
-                        .expect("attribute")
-                        .expect("srclang");
-                    srclang = attr.unescape_value().expect("value").into_owned();
-                }
-                b"tu" => units.push(Vec::new()),
-                b"tuv" => {
-                    let attr = e
-                        .try_get_attribute("xml:lang")
-                        .expect("attribute")
-                        .expect("xml:lang");
-                    lang = attr.unescape_value().expect("value").into_owned();
-                }
-                b"seg" => seg = Some(String::new()),
-                _ => {}
-            },
-            Event::Text(t) => {
-                if let Some(seg) = seg.as_mut() {
-                    seg.push_str(&t.decode().expect("UTF-8"));
-                }
-            }
-            Event::GeneralRef(r) => {
-                if let Some(seg) = seg.as_mut() {
-                    match r.resolve_char_ref().expect("character reference") {
-                        Some(c) => seg.push(c),
-                        None => {
-                            let name = r.decode().expect("UTF-8");
-                            let resolved = quick_xml::escape::resolve_predefined_entity(&name)
-                                .unwrap_or_else(|| panic!("unknown entity &{name};"));
-                            seg.push_str(resolved);
-                        }
-                    }
-                }
-            }
-            Event::End(e) if e.name().as_ref() == b"seg" => {
-                let text = seg.take().expect("inside <seg>");
-                units
-                    .last_mut()
-                    .expect("<seg> inside <tu>")
-                    .push((lang.clone(), text));
-            }
-            _ => {}
-        }
-    }
-    (srclang, units)
-}
-
 #[test]
 fn tmx_parses_and_matches_the_segmentation() {
     let out = translate_files(&["-f", "tmx", SEED]);

@@ -50,7 +50,7 @@ impl TextWriter {
             writeln!(self.out)?;
         }
         if doc.name != "-" || self.documents > 0 {
-            writeln!(self.out, "==> {} <==", display_name(&doc.name))?;
+            writeln!(self.out, "==> {} <==", printable(display_name(&doc.name)))?;
             writeln!(self.out)?;
         }
         let mut first = true;
@@ -91,14 +91,14 @@ fn gutter_width() -> usize {
 
 fn write_stacked(out: &mut impl Write, fr: &str, en: &str) -> std::io::Result<()> {
     for line in fr.lines() {
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", printable(line))?;
     }
     if fr.is_empty() {
         writeln!(out)?;
     }
     let mut prefix = ARROW;
     for line in en.lines() {
-        writeln!(out, "{prefix}{line}")?;
+        writeln!(out, "{prefix}{}", printable(line))?;
         prefix = ARROW_INDENT;
     }
     if en.is_empty() {
@@ -124,6 +124,26 @@ fn write_columns(
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
+}
+
+/// `line` with control characters other than tab shown as U+FFFD: text output goes to
+/// terminals, where a stray escape sequence from a translation could recolour or rewrite the
+/// screen.
+fn printable(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.chars().any(|c| c.is_control() && c != '\t') {
+        line.chars()
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{FFFD}'
+                } else {
+                    c
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        line.into()
+    }
 }
 
 /// Display width of a character; control characters were replaced before wrapping.

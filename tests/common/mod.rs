@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod cli;
+pub mod formats;
 pub mod hub_server;
 
 use std::path::{Path, PathBuf};
