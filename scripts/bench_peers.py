@@ -9,7 +9,8 @@ batch) tokens (source lengths count the final EOS). So the numbers compare work 
 on the randomly initialised checkpoint made by scripts/make_bench_model.py.
 
 Engines (each measurement runs in a fresh process, one warm-up batch excluded from timing):
-  traduire       target/release/traduire bench ... --json
+  traduire       target/release/traduire bench ... --json  (f32)
+  traduire-int8  the same with --dtype int8
   transformers   MarianMTModel.generate, fp32, eval, no_grad, torch.set_num_threads(T)
   ct2-float32    ctranslate2.Translator(compute_type="float32")
   ct2-int8       ctranslate2.Translator(compute_type="int8")
@@ -48,7 +49,7 @@ DEFAULT_MODEL = Path.home() / ".cache" / "traduire" / "opus-mt-fr-en-random"
 DEFAULT_TRADUIRE = REPO / "target" / "release" / "traduire"
 DEFAULT_STOCK = REPO / "scripts" / "stock_candle" / "target" / "release" / "stock-candle-marian-bench"
 
-ENGINES = ["traduire", "transformers", "ct2-float32", "ct2-int8", "stock-candle"]
+ENGINES = ["traduire", "traduire-int8", "transformers", "ct2-float32", "ct2-int8", "stock-candle"]
 # name -> (beams, batch sentences)
 CONFIGS = {
     "greedy-b32": (1, 32),
@@ -185,6 +186,17 @@ def worker_ct2(a, sentences, batches, compute_type):
     return {"load_s": load_s, "total_s": total, "target_tokens": tokens}
 
 
+def peak_rss_mb() -> float | None:
+    """VmHWM of this process (the same measure traduire bench reports)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def worker_main(a):
     sentences = load_workload(Path(a.workload))
     batches = plan(sentences, a.batch, a.force_length)
@@ -198,6 +210,7 @@ def worker_main(a):
     if r["target_tokens"] != expected:
         raise SystemExit(f"{a.worker}: {r['target_tokens']} tokens, expected {expected}")
     r["target_tokens_per_s"] = r["target_tokens"] / r["total_s"]
+    r["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(r))
 
 
@@ -237,11 +250,12 @@ def run_json(cmd, env) -> dict:
 
 def measure(engine, a, workload_file: Path, sentences, beams, batch, env) -> dict:
     expected = sum(len(idx) * L for idx, L in plan(sentences, batch, a.force_length))
-    if engine == "traduire":
+    if engine in ("traduire", "traduire-int8"):
+        dtype = "int8" if engine == "traduire-int8" else "f32"
         cmd = [
             a.traduire, "bench", "--model-dir", a.model_dir, "--workload", workload_file,
             "--beams", beams, "--max-batch-sentences", batch, "--threads", a.threads,
-            "--force-length", a.force_length, "--repeat", 1, "--json",
+            "--force-length", a.force_length, "--repeat", 1, "--json", "--dtype", dtype,
         ]  # fmt: skip
         r = run_json([str(c) for c in cmd], env)
         tokens = r["target_tokens_per_s"] * r["total_s"]
@@ -269,14 +283,17 @@ def summarize(runs, configs, engines, n_sentences):
     for c in configs:
         base = None
         for e in engines:
-            v = [r["target_tokens_per_s"] for r in runs if r["config"] == c and r["engine"] == e and "error" not in r]
+            ok = [r for r in runs if r["config"] == c and r["engine"] == e and "error" not in r]
+            v = [r["target_tokens_per_s"] for r in ok]
             if not v:
                 continue
             med = statistics.median(v)
             if e == "traduire":
                 base = med
+            rss = [r["peak_rss_mb"] for r in ok if r.get("peak_rss_mb")]
             rows.append({"config": c, "engine": e, "sentences": n_sentences[c], "runs": len(v),
-                         "median": med, "min": min(v), "max": max(v)})  # fmt: skip
+                         "median": med, "min": min(v), "max": max(v),
+                         "peak_rss_mb": max(rss) if rss else None})  # fmt: skip
         for row in rows:
             if row["config"] == c:
                 row["ratio_to_traduire"] = row["median"] / base if base else None
@@ -288,16 +305,17 @@ def table(rows, meta) -> str:
         f"CPU: {meta['cpu']}; {meta['threads']} threads; forced length R = {meta['force_length']}; "
         f"{meta['rounds']} round(s), engines interleaved; fp32 unless noted.",
         "",
-        "| engine | configuration | sentences | target tokens/s, median (min–max) | ratio to traduire |",
-        "|---|---|---:|---:|---:|",
+        "| engine | configuration | sentences | target tokens/s, median (min–max) | ratio to traduire | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         beams, batch = CONFIGS[r["config"]]
         conf = f"{'greedy' if beams == 1 else f'beam {beams}'}, batch {batch}"
         ratio = f"{r['ratio_to_traduire']:.2f}" if r.get("ratio_to_traduire") else "n/a"
+        rss = f"{r['peak_rss_mb']:.0f}" if r.get("peak_rss_mb") else "n/a"
         out.append(
             f"| {r['engine']} | {conf} | {r['sentences']} | "
-            f"{r['median']:.1f} ({r['min']:.1f}–{r['max']:.1f}) | {ratio} |"
+            f"{r['median']:.1f} ({r['min']:.1f}–{r['max']:.1f}) | {ratio} | {rss} |"
         )
     return "\n".join(out)
 

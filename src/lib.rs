@@ -11,6 +11,7 @@ pub mod document;
 pub mod input;
 pub mod long_sentence;
 pub mod marian;
+pub mod scoring;
 pub mod segment;
 pub mod source;
 pub mod tokenizer;

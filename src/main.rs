@@ -23,6 +23,8 @@ enum Command {
     Segment(cli::segment::SegmentArgs),
     /// Measure translation speed on a fixed workload.
     Bench(cli::bench::BenchArgs),
+    /// Score existing translations: the model's log-probability of each English side.
+    Score(cli::score::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Translate(args) => cli::translate::run(args),
         Command::Segment(args) => cli::segment::run(args),
         Command::Bench(args) => cli::bench::run(args),
+        Command::Score(args) => cli::score::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,7 +148,7 @@ mod tests {
                     prop_assert!(b.force_length.is_none_or(|r| r > 0.0 && r <= 100.0));
                     prop_assert!(b.repeat >= 1);
                 }
-                Command::Segment(_) => {}
+                Command::Segment(_) | Command::Score(_) => {}
             }
         }
     }

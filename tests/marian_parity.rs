@@ -8,6 +8,7 @@
 mod common;
 
 use serde_json::Value;
+use traduire::device::Precision;
 use traduire::marian::kernels::Isa;
 use traduire::marian::{
     generate, DecodeOptions, EarlyStopping, Hypothesis, KernelChoice, MarianModel, ModelOptions,
@@ -303,11 +304,21 @@ fn fixtures_are_real() {
 }
 
 /// The CPU engine gives the same bits for a sentence alone or in any batch, and on every
-/// instruction set: ids and scores, greedy and beam.
+/// instruction set: ids and scores, greedy and beam, f32 and int8.
 #[test]
 fn cpu_engine_is_batch_and_isa_invariant() {
-    for name in MODELS {
-        let reference = load(name, &engines()[0]);
+    for (name, precision) in MODELS
+        .into_iter()
+        .flat_map(|name| [(name, Precision::F32), (name, Precision::Int8)])
+    {
+        let engine = (
+            "cpu kernels",
+            ModelOptions {
+                precision,
+                ..ModelOptions::default()
+            },
+        );
+        let reference = load(name, &engine);
         let inputs = inputs(&reference);
         for settings in ["greedy", "beam"] {
             let opts = options(&reference, &reference.reference["settings"][settings]);
@@ -331,11 +342,16 @@ fn cpu_engine_is_batch_and_isa_invariant() {
                 let options = ModelOptions {
                     kernels: KernelChoice::Isa(isa),
                     threads: Some(3),
+                    precision,
                     ..ModelOptions::default()
                 };
                 let model = MarianModel::load(&common::model_dir(name), &options).unwrap();
                 let got = generate(&model, &inputs[..12], &opts).unwrap();
-                assert_eq!(bits(&got), bits(&alone[..12]), "{name} {settings} {isa}");
+                assert_eq!(
+                    bits(&got),
+                    bits(&alone[..12]),
+                    "{name} {precision} {settings} {isa}"
+                );
             }
         }
     }

@@ -5,5 +5,6 @@ pub mod args;
 pub mod bench;
 pub mod hints;
 pub mod progress;
+pub mod score;
 pub mod segment;
 pub mod translate;

@@ -443,6 +443,23 @@ impl Decoder<'_> {
     /// the first step). Returns the logits, `rows × vocab`, row-major, `final_logits_bias`
     /// added.
     pub fn step(&mut self, tokens: &[u32]) -> Result<&[f32]> {
+        self.step_with_exact(tokens, None)
+    }
+
+    /// [`Decoder::step`], with the logit of `exact[r]` in row `r` computed at full precision
+    /// where the engine approximates (int8 weights): what scoring a known target needs.
+    pub fn step_exact(&mut self, tokens: &[u32], exact: &[u32]) -> Result<&[f32]> {
+        if exact.len() != tokens.len() {
+            return Err(MarianError::Input(format!(
+                "{} exact tokens for {} rows",
+                exact.len(),
+                tokens.len()
+            )));
+        }
+        self.step_with_exact(tokens, Some(exact))
+    }
+
+    fn step_with_exact(&mut self, tokens: &[u32], exact: Option<&[u32]>) -> Result<&[f32]> {
         if self.steps >= self.capacity {
             return Err(MarianError::Input(format!(
                 "the decoder was started for {} steps",
@@ -450,7 +467,11 @@ impl Decoder<'_> {
             )));
         }
         let vocab = self.model.config.vocab_size;
-        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= vocab) {
+        if let Some(&bad) = tokens
+            .iter()
+            .chain(exact.into_iter().flatten())
+            .find(|&&t| t as usize >= vocab)
+        {
             return Err(MarianError::Input(format!(
                 "token id {bad} is outside the vocabulary ({vocab} ids)"
             )));
@@ -462,7 +483,7 @@ impl Decoder<'_> {
         model.run(|| -> Result<()> {
             match (&model.engine, state) {
                 (Engine::Cpu(cpu), DecoderState::Cpu { cache, work }) => {
-                    cpu.step(cache, work, tokens)
+                    cpu.step(cache, work, tokens, exact)
                 }
                 (Engine::Generic(g), DecoderState::Generic(state)) => {
                     let logits = g.step(state, tokens)?;

@@ -58,7 +58,8 @@ pub fn score(
         let mut tokens = vec![config.decoder_start_token_id; targets.len()];
         let mut step = 0;
         while !active.is_empty() {
-            let logits = decoder.step(&tokens)?;
+            let gold: Vec<u32> = active.iter().map(|&pair| targets[pair][step]).collect();
+            let logits = decoder.step_exact(&tokens, &gold)?;
             let vocab = logits.len() / active.len();
             let step_scores: Vec<Result<f32>> = active
                 .par_iter()

@@ -14,6 +14,8 @@ mod text;
 mod tmx;
 mod tsv;
 
+pub use tsv::escape_field as escape_tsv_field;
+
 use std::fmt;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::path::PathBuf;
@@ -183,14 +185,19 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
-/// The byte destination of a single-file writer: buffered stdout or an atomic file.
-pub(crate) enum Sink {
+/// The byte destination of a single-file writer: buffered stdout or an atomic file, which only
+/// appears under its name when [`Sink::finish`] succeeds.
+pub enum Sink {
+    /// Standard output, buffered.
     Stdout(BufWriter<Stdout>),
+    /// A file written under a temporary name.
     File(AtomicFile),
 }
 
 impl Sink {
-    fn open(output: Output) -> Result<Sink> {
+    /// Opens the destination (creating the temporary file at once, so a bad directory is
+    /// reported before any work).
+    pub fn open(output: Output) -> Result<Sink> {
         Ok(match output {
             Output::Stdout => Sink::Stdout(BufWriter::new(io::stdout())),
             Output::File(path) => Sink::File(AtomicFile::create(&path)?),
@@ -198,7 +205,7 @@ impl Sink {
     }
 
     /// A human-readable name of the destination, for error messages.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             Sink::Stdout(_) => "standard output".to_string(),
             Sink::File(file) => file.path().display().to_string(),
@@ -206,7 +213,7 @@ impl Sink {
     }
 
     /// Flushes, and for a file commits it under its final name.
-    pub(crate) fn finish(self) -> Result<()> {
+    pub fn finish(self) -> Result<()> {
         match self {
             Sink::Stdout(mut out) => out.flush().context("writing to standard output"),
             Sink::File(file) => file.commit(),

@@ -61,7 +61,9 @@ impl DocumentWriter for TsvWriter {
     }
 }
 
-fn escape_field(text: &str) -> String {
+/// Escapes backslash, tab, newline and carriage return as `\\`, `\t`, `\n`, `\r`, so a field
+/// never breaks a TSV row.
+pub fn escape_field(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

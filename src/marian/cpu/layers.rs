@@ -107,6 +107,11 @@ impl Linear {
         })
     }
 
+    /// The bias, if any.
+    pub(crate) fn bias(&self) -> Option<&[f32]> {
+        self.bias.as_deref()
+    }
+
     /// Row `j` of the weight matrix (dequantized for int8): a tied embedding's row.
     pub(crate) fn weight_row(&self, j: usize) -> Result<Vec<f32>> {
         Ok(match &self.weights {

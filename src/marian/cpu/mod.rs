@@ -12,7 +12,7 @@ mod layers;
 use crate::marian::config::MarianConfig;
 use crate::marian::error::{try_vec, MarianError, Result};
 use crate::marian::kernels::attention::{self, Heads, History, KeysValues};
-use crate::marian::kernels::Kernels;
+use crate::marian::kernels::{vector, Kernels};
 use crate::marian::weights::Weights;
 
 pub(crate) use cache::DecoderCache;
@@ -47,6 +47,10 @@ enum Embedding {
     Tied,
     /// A separate `vocab × d_model` table (a checkpoint with its own `lm_head.weight`).
     Table(Vec<f32>),
+    /// With int8 weights, the tied embedding is looked up in the f16 copy of the output
+    /// matrix ([`CpuModel::exact_head`]): the int8 rows (one scale per token) would add their
+    /// rounding to every input, while f16 is 16 times finer for half of f32's memory.
+    TiedHalf,
 }
 
 /// A Marian model on the CPU kernels.
@@ -62,6 +66,9 @@ pub(crate) struct CpuModel {
     decoder: Vec<DecoderLayer>,
     /// Output projection, with `final_logits_bias` as its bias.
     lm_head: Linear,
+    /// With int8 weights: the output matrix in f16, to recompute the logits that matter at full
+    /// precision (see [`refine_logits`]).
+    exact_head: Option<Vec<half::f16>>,
     encoder_heads: Heads,
     decoder_heads: Heads,
 }
@@ -108,23 +115,19 @@ impl CpuModel {
         } else {
             None
         };
-        let (lm_head, embedding) = if weights.contains("lm_head.weight")
-            && embed_name != "lm_head.weight"
-        {
-            let table = root.read(embed_name, &[c.vocab_size, d])?;
-            let head = Linear::load_matrix(
-                &root,
-                "lm_head.weight",
-                c.vocab_size,
-                d,
-                final_logits_bias,
-                int8,
-            )?;
-            (head, Embedding::Table(table))
+        let untied = weights.contains("lm_head.weight") && embed_name != "lm_head.weight";
+        let head_name = if untied { "lm_head.weight" } else { embed_name };
+        let lm_head =
+            Linear::load_matrix(&root, head_name, c.vocab_size, d, final_logits_bias, int8)?;
+        let exact_head = if int8 {
+            Some(read_half(&root, head_name, c.vocab_size, d)?)
         } else {
-            let head =
-                Linear::load_matrix(&root, embed_name, c.vocab_size, d, final_logits_bias, int8)?;
-            (head, Embedding::Tied)
+            None
+        };
+        let embedding = match (untied, int8) {
+            (true, _) => Embedding::Table(root.read(embed_name, &[c.vocab_size, d])?),
+            (false, true) => Embedding::TiedHalf,
+            (false, false) => Embedding::Tied,
         };
         let encoder = (0..c.encoder_layers)
             .map(|i| {
@@ -182,6 +185,7 @@ impl CpuModel {
             encoder,
             decoder,
             lm_head,
+            exact_head,
             encoder_heads: heads(c.encoder_attention_heads),
             decoder_heads: heads(c.decoder_attention_heads),
         })
@@ -210,6 +214,13 @@ impl CpuModel {
             let row = match &self.embedding {
                 Embedding::Tied => self.lm_head.weight_row(id as usize)?,
                 Embedding::Table(t) => t[id as usize * d..(id as usize + 1) * d].to_vec(),
+                Embedding::TiedHalf => {
+                    let table = self.exact_head.as_deref().unwrap_or_default();
+                    table[id as usize * d..(id as usize + 1) * d]
+                        .iter()
+                        .map(|v| v.to_f32())
+                        .collect()
+                }
             };
             let position = &self.positions[pos * d..(pos + 1) * d];
             x.extend(
@@ -310,6 +321,7 @@ impl CpuModel {
         cache: &mut DecoderCache,
         work: &mut Workspace,
         tokens: &[u32],
+        also_exact: Option<&[u32]>,
     ) -> Result<()> {
         let k = &self.kernels;
         let d = self.d_model;
@@ -389,8 +401,104 @@ impl CpuModel {
             layer.final_norm.add_forward(k, proj, x)?;
             std::mem::swap(x, proj);
         }
-        self.lm_head.forward(k, x, rows, scratch, logits)
+        self.lm_head.forward(k, x, rows, scratch, logits)?;
+        if let Some(table) = &self.exact_head {
+            refine_logits(
+                k.float,
+                x,
+                table,
+                d,
+                self.lm_head.bias(),
+                logits,
+                also_exact,
+            );
+        }
+        Ok(())
     }
+}
+
+/// Logits recomputed exactly in each row (besides one optional token per row): its highest.
+const EXACT_LOGITS: usize = 32;
+
+/// With int8 weights, recomputes the logits that decide the output from the f16 copy of the
+/// output matrix, in f32: the `EXACT_LOGITS` highest of each row (the candidates of the search
+/// and nearly all of the log-softmax's normalizer) and the row's token in `also` (the target
+/// when scoring). An int8 logit is off by up to a few hundredths; these are off by about a
+/// thousandth. Rows are independent and the order of every sum is fixed, so the result keeps
+/// the engine's batch and instruction-set invariance.
+fn refine_logits(
+    isa: crate::marian::kernels::Isa,
+    hidden: &[f32],
+    table: &[half::f16],
+    d: usize,
+    bias: Option<&[f32]>,
+    logits: &mut [f32],
+    also: Option<&[u32]>,
+) {
+    use rayon::prelude::*;
+    let vocab = table.len() / d;
+    logits.par_chunks_mut(vocab).enumerate().for_each_init(
+        || (Vec::new(), Vec::new()),
+        |(top, weights): &mut (Vec<usize>, Vec<f32>), (r, row)| {
+            let x = &hidden[r * d..(r + 1) * d];
+            highest(isa, row, EXACT_LOGITS, top);
+            if let Some(token) = also.and_then(|a| a.get(r)) {
+                top.push(*token as usize);
+            }
+            for &t in top.iter() {
+                weights.clear();
+                weights.extend(table[t * d..(t + 1) * d].iter().map(|v| v.to_f32()));
+                let dot = vector::dot(isa, x, weights);
+                row[t] = match bias {
+                    Some(b) => dot + b[t],
+                    None => dot,
+                };
+            }
+        },
+    );
+}
+
+/// Indices of the `k` largest values of `row` (the first one wins ties), in `into`.
+fn highest(isa: crate::marian::kernels::Isa, row: &[f32], k: usize, into: &mut Vec<usize>) {
+    const BLOCK: usize = 256;
+    let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
+    for (b, block) in row.chunks(BLOCK).enumerate() {
+        if best.len() == k && vector::max(isa, block) <= best[k - 1].0 {
+            continue;
+        }
+        for (i, &v) in block.iter().enumerate() {
+            if best.len() < k || v > best[k - 1].0 {
+                let at = best.partition_point(|&(w, _)| w >= v);
+                best.insert(at, (v, b * BLOCK + i));
+                best.truncate(k);
+            }
+        }
+    }
+    into.clear();
+    into.extend(best.iter().map(|&(_, i)| i));
+}
+
+/// Tensor `name` (`rows × cols`) as f16, read a slice of rows at a time.
+fn read_half(
+    w: &crate::marian::weights::Prefixed<'_>,
+    name: &str,
+    rows: usize,
+    cols: usize,
+) -> Result<Vec<half::f16>> {
+    let mut out = try_vec(0, half::f16::ZERO, "the embedding table")?;
+    out.try_reserve_exact(rows * cols)
+        .map_err(|_| MarianError::OutOfMemory {
+            what: "the embedding table".into(),
+            bytes: (rows * cols * 2) as u128,
+        })?;
+    let mut start = 0;
+    while start < rows {
+        let end = (start + 4096).min(rows);
+        let slice = w.read_rows(name, &[rows, cols], start..end)?;
+        out.extend(slice.iter().map(|&v| half::f16::from_f32(v)));
+        start = end;
+    }
+    Ok(out)
 }
 
 /// Checkpoints store the shared embedding under different names depending on how they were
