@@ -387,7 +387,13 @@ fn text_shows_every_sentence() {
     // sequence from a translation.
     let shown = |line: &str| -> String {
         line.chars()
-            .map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c })
+            .map(|c| {
+                if c.is_control() && c != '\t' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
             .collect()
     };
     assert!(!text.contains('\u{1b}'));

@@ -176,10 +176,25 @@ impl Weights {
                 let size = entry.dtype.size() as u64;
                 let start = entry.bytes.start + (rows.start * row_len) as u64 * size;
                 let len = ((rows.end - rows.start) * row_len) as u64 * size;
-                let mut bytes = vec![0u8; len as usize];
-                read_exact_at(file, &mut bytes, data_start + start).map_err(|e| {
+                let read_error = |e: std::io::Error| {
                     self.error(format!("tensor {name}: cannot read its data ({e})"))
-                })?;
+                };
+                if entry.dtype == Dtype::F32 && cfg!(target_endian = "little") {
+                    // Straight into the f32 buffer: no second copy of a slice of rows.
+                    let mut values = vec![0f32; (len / 4) as usize];
+                    // SAFETY: any bit pattern is a valid f32, the byte view covers exactly the
+                    // vector's initialised elements, and the file is little-endian like us.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            values.as_mut_ptr().cast::<u8>(),
+                            len as usize,
+                        )
+                    };
+                    read_exact_at(file, bytes, data_start + start).map_err(read_error)?;
+                    return Ok(values);
+                }
+                let mut bytes = vec![0u8; len as usize];
+                read_exact_at(file, &mut bytes, data_start + start).map_err(read_error)?;
                 Ok(to_f32(entry.dtype, &bytes))
             }
             Store::Pytorch(pth) => {

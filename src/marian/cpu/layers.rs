@@ -11,8 +11,8 @@ use crate::marian::weights::Prefixed;
 pub(crate) const LAYER_NORM_EPS: f32 = 1e-5;
 
 /// Rows of a weight matrix read from the checkpoint at a time when packing: bounds the memory
-/// a load needs beside the model (4096 rows of 512 floats is 8 MB).
-const LOAD_ROWS: usize = 4096;
+/// a load needs beside the model (1024 rows of 512 floats is 2 MB).
+pub(crate) const LOAD_ROWS: usize = 1024;
 
 /// A weight matrix in the form its product runs on.
 pub(crate) enum Matrix {

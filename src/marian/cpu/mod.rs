@@ -9,6 +9,8 @@
 mod cache;
 mod layers;
 
+use rayon::prelude::*;
+
 use crate::marian::config::MarianConfig;
 use crate::marian::error::{try_vec, MarianError, Result};
 use crate::marian::kernels::attention::{self, Heads, History, KeysValues};
@@ -47,10 +49,10 @@ enum Embedding {
     Tied,
     /// A separate `vocab × d_model` table (a checkpoint with its own `lm_head.weight`).
     Table(Vec<f32>),
-    /// With int8 weights, the tied embedding is looked up in the f16 copy of the output
-    /// matrix ([`CpuModel::exact_head`]): the int8 rows (one scale per token) would add their
-    /// rounding to every input, while f16 is 16 times finer for half of f32's memory.
-    TiedHalf,
+    /// With int8 weights, the tied embedding is looked up at the precision of
+    /// [`CpuModel::exact_head`]: the int8 rows alone (one scale per token) would add their
+    /// rounding to every input.
+    TiedExact,
 }
 
 /// A Marian model on the CPU kernels.
@@ -66,9 +68,10 @@ pub(crate) struct CpuModel {
     decoder: Vec<DecoderLayer>,
     /// Output projection, with `final_logits_bias` as its bias.
     lm_head: Linear,
-    /// With int8 weights: the output matrix in f16, to recompute the logits that matter at full
-    /// precision (see [`refine_logits`]).
-    exact_head: Option<Vec<half::f16>>,
+    /// With int8 weights: the output matrix's quantization residual, quantized to 4 bits, so
+    /// that the logits that matter can be recomputed at about 12-bit precision (see
+    /// [`refine_logits`]) for 15 MB instead of the f32 matrix's 122 MB.
+    exact_head: Option<Residual>,
     encoder_heads: Heads,
     decoder_heads: Heads,
 }
@@ -120,13 +123,13 @@ impl CpuModel {
         let lm_head =
             Linear::load_matrix(&root, head_name, c.vocab_size, d, final_logits_bias, int8)?;
         let exact_head = if int8 {
-            Some(read_half(&root, head_name, c.vocab_size, d)?)
+            Some(Residual::load(&root, head_name, &lm_head, c.vocab_size, d)?)
         } else {
             None
         };
         let embedding = match (untied, int8) {
             (true, _) => Embedding::Table(root.read(embed_name, &[c.vocab_size, d])?),
-            (false, true) => Embedding::TiedHalf,
+            (false, true) => Embedding::TiedExact,
             (false, false) => Embedding::Tied,
         };
         let encoder = (0..c.encoder_layers)
@@ -214,13 +217,10 @@ impl CpuModel {
             let row = match &self.embedding {
                 Embedding::Tied => self.lm_head.weight_row(id as usize)?,
                 Embedding::Table(t) => t[id as usize * d..(id as usize + 1) * d].to_vec(),
-                Embedding::TiedHalf => {
-                    let table = self.exact_head.as_deref().unwrap_or_default();
-                    table[id as usize * d..(id as usize + 1) * d]
-                        .iter()
-                        .map(|v| v.to_f32())
-                        .collect()
-                }
+                Embedding::TiedExact => match &self.exact_head {
+                    Some(residual) => residual.row(&self.lm_head, id as usize)?,
+                    None => self.lm_head.weight_row(id as usize)?,
+                },
             };
             let position = &self.positions[pos * d..(pos + 1) * d];
             x.extend(
@@ -402,60 +402,130 @@ impl CpuModel {
             std::mem::swap(x, proj);
         }
         self.lm_head.forward(k, x, rows, scratch, logits)?;
-        if let Some(table) = &self.exact_head {
-            refine_logits(
-                k.float,
-                x,
-                table,
-                d,
-                self.lm_head.bias(),
-                logits,
-                also_exact,
-            );
+        if let Some(residual) = &self.exact_head {
+            refine_logits(k.float, x, &self.lm_head, residual, d, logits, also_exact)?;
         }
         Ok(())
     }
 }
 
 /// Logits recomputed exactly in each row (besides one optional token per row): its highest.
-const EXACT_LOGITS: usize = 32;
+/// Eight cover the candidates a beam-search row can contribute (2 × 4 beams) and the bulk of
+/// the log-softmax normalizer.
+const EXACT_LOGITS: usize = 8;
 
-/// With int8 weights, recomputes the logits that decide the output from the f16 copy of the
-/// output matrix, in f32: the `EXACT_LOGITS` highest of each row (the candidates of the search
-/// and nearly all of the log-softmax's normalizer) and the row's token in `also` (the target
-/// when scoring). An int8 logit is off by up to a few hundredths; these are off by about a
-/// thousandth. Rows are independent and the order of every sum is fixed, so the result keeps
-/// the engine's batch and instruction-set invariance.
+/// With int8 weights, recomputes the logits that decide the output at the precision of the
+/// residual (see [`Residual`]), in f32: the `EXACT_LOGITS` highest of each row (the candidates
+/// of the search and nearly all of the log-softmax's normalizer) and the row's token in `also`
+/// (the target when scoring). An int8 logit is off by up to a few hundredths; these are off by
+/// about a ten-thousandth. Rows are independent and the order of every sum is fixed, so the
+/// result keeps the engine's batch and instruction-set invariance.
 fn refine_logits(
     isa: crate::marian::kernels::Isa,
     hidden: &[f32],
-    table: &[half::f16],
+    head: &Linear,
+    residual: &Residual,
     d: usize,
-    bias: Option<&[f32]>,
     logits: &mut [f32],
     also: Option<&[u32]>,
-) {
-    use rayon::prelude::*;
-    let vocab = table.len() / d;
-    logits.par_chunks_mut(vocab).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(top, weights): &mut (Vec<usize>, Vec<f32>), (r, row)| {
+) -> Result<()> {
+    let vocab = residual.scales.len();
+    let bias = head.bias();
+    logits.par_chunks_mut(vocab).enumerate().try_for_each_init(
+        Vec::new,
+        |top: &mut Vec<usize>, (r, row)| -> Result<()> {
             let x = &hidden[r * d..(r + 1) * d];
             highest(isa, row, EXACT_LOGITS, top);
             if let Some(token) = also.and_then(|a| a.get(r)) {
                 top.push(*token as usize);
             }
             for &t in top.iter() {
-                weights.clear();
-                weights.extend(table[t * d..(t + 1) * d].iter().map(|v| v.to_f32()));
-                let dot = vector::dot(isa, x, weights);
+                let dot = vector::dot(isa, x, &residual.row(head, t)?);
                 row[t] = match bias {
                     Some(b) => dot + b[t],
                     None => dot,
                 };
             }
+            Ok(())
         },
-    );
+    )
+}
+
+/// The output matrix's int8 quantization residual, quantized again to 4 bits with one scale per
+/// row: `w ≈ q s + r s'`, where `q s` is the main int8 row and `r` is within ±7.
+pub(crate) struct Residual {
+    /// `vocab × ⌈d / 2⌉` bytes, row-major, two residuals per byte (low nibble first).
+    values: Vec<u8>,
+    scales: Vec<f32>,
+    d: usize,
+}
+
+/// Largest 4-bit residual.
+const RESIDUAL_MAX: f32 = 7.0;
+
+impl Residual {
+    /// Reads the matrix `name` again, a slice of rows at a time, and keeps what its int8 form
+    /// in `head` misses.
+    fn load(
+        w: &crate::marian::weights::Prefixed<'_>,
+        name: &str,
+        head: &Linear,
+        rows: usize,
+        d: usize,
+    ) -> Result<Self> {
+        let stride = d.div_ceil(2);
+        let mut values = try_vec(rows * stride, 0u8, "the output matrix's residual")?;
+        let mut scales = Vec::with_capacity(rows);
+        let mut start = 0;
+        while start < rows {
+            let end = (start + layers::LOAD_ROWS).min(rows);
+            let slice = w.read_rows(name, &[rows, d], start..end)?;
+            let packed: Vec<Result<(Vec<u8>, f32)>> = slice
+                .par_chunks_exact(d)
+                .enumerate()
+                .map(|(offset, exact)| {
+                    let main = head.weight_row(start + offset)?;
+                    let residual: Vec<f32> = exact.iter().zip(&main).map(|(e, m)| e - m).collect();
+                    let amax = residual.iter().fold(0f32, |a, v| a.max(v.abs()));
+                    let (scale, inv) = if amax > 0.0 && amax.is_finite() {
+                        (amax / RESIDUAL_MAX, RESIDUAL_MAX / amax)
+                    } else {
+                        (0.0, 0.0)
+                    };
+                    let mut bytes = vec![0u8; stride];
+                    for (k, r) in residual.iter().enumerate() {
+                        // Ties to even by the magic-number addition (no C library call).
+                        let x = (r * inv).clamp(-RESIDUAL_MAX, RESIDUAL_MAX);
+                        let q = ((x + 12_582_912.0) - 12_582_912.0) as i8;
+                        bytes[k / 2] |= ((q as u8) & 0x0f) << (4 * (k % 2));
+                    }
+                    Ok((bytes, scale))
+                })
+                .collect();
+            for (offset, row) in packed.into_iter().enumerate() {
+                let (bytes, scale) = row?;
+                let j = start + offset;
+                values[j * stride..(j + 1) * stride].copy_from_slice(&bytes);
+                scales.push(scale);
+            }
+            start = end;
+        }
+        Ok(Self { values, scales, d })
+    }
+
+    /// Row `j`, `q s + r s'` (a product and a sum per element, the same on every CPU).
+    fn row(&self, head: &Linear, j: usize) -> Result<Vec<f32>> {
+        let mut row = head.weight_row(j)?;
+        let stride = self.d.div_ceil(2);
+        let packed = &self.values[j * stride..(j + 1) * stride];
+        for (k, v) in row.iter_mut().enumerate() {
+            // Sign-extend the nibble: shift it to the top of an i8, then back.
+            let nibble = (packed[k / 2] >> (4 * (k % 2))) << 4;
+            let r = (nibble as i8) >> 4;
+            *v += f32::from(r) * self.scales[j];
+        }
+        Ok(row)
+    }
 }
 
 /// Indices of the `k` largest values of `row` (the first one wins ties), in `into`.
@@ -478,29 +548,6 @@ fn highest(isa: crate::marian::kernels::Isa, row: &[f32], k: usize, into: &mut V
     into.extend(best.iter().map(|&(_, i)| i));
 }
 
-/// Tensor `name` (`rows × cols`) as f16, read a slice of rows at a time.
-fn read_half(
-    w: &crate::marian::weights::Prefixed<'_>,
-    name: &str,
-    rows: usize,
-    cols: usize,
-) -> Result<Vec<half::f16>> {
-    let mut out = try_vec(0, half::f16::ZERO, "the embedding table")?;
-    out.try_reserve_exact(rows * cols)
-        .map_err(|_| MarianError::OutOfMemory {
-            what: "the embedding table".into(),
-            bytes: (rows * cols * 2) as u128,
-        })?;
-    let mut start = 0;
-    while start < rows {
-        let end = (start + 4096).min(rows);
-        let slice = w.read_rows(name, &[rows, cols], start..end)?;
-        out.extend(slice.iter().map(|&v| half::f16::from_f32(v)));
-        start = end;
-    }
-    Ok(out)
-}
-
 /// Checkpoints store the shared embedding under different names depending on how they were
 /// saved; all of them are the same tied matrix.
 pub(crate) fn embedding_name(weights: &Weights) -> Result<&'static str> {
@@ -516,4 +563,45 @@ pub(crate) fn embedding_name(weights: &Weights) -> Result<&'static str> {
         path: weights.path().to_path_buf(),
         problem: "tensor model.shared.weight is missing (nor model.encoder.embed_tokens.weight nor lm_head.weight)".into(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn residual_rows_are_within_a_fourteenth_of_an_int8_step() {
+        let weights = Weights::random();
+        let root = weights.pp("");
+        // An odd width exercises the last, half-used byte of each packed row.
+        let (n, d) = (40, 37);
+        let exact = root.read("head", &[n, d]).unwrap();
+        let head = Linear::load_matrix(&root, "head", n, d, None, true).unwrap();
+        let residual = Residual::load(&root, "head", &head, n, d).unwrap();
+        for j in 0..n {
+            let row = &exact[j * d..(j + 1) * d];
+            let amax = row.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let int8_step = amax / 127.0;
+            let main = head.weight_row(j).unwrap();
+            let refined = residual.row(&head, j).unwrap();
+            let main_error = row
+                .iter()
+                .zip(&main)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let refined_error = row
+                .iter()
+                .zip(&refined)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                main_error <= int8_step / 2.0 * 1.001,
+                "row {j}: {main_error}"
+            );
+            assert!(
+                refined_error <= int8_step / 2.0 / RESIDUAL_MAX * 1.001 + 1e-9,
+                "row {j}: {refined_error} vs {main_error}"
+            );
+        }
+    }
 }

@@ -80,23 +80,29 @@ impl Processor<'_> {
         if self.options.renormalize_logits {
             // log_softmax, then -inf for banned tokens, then log_softmax again: the same as
             // one log_softmax over the allowed tokens.
-            let sum_banned: f32 = row
+            let mut banned: Vec<usize> = row
                 .banned
                 .iter()
                 .chain(row.banned_eos.iter())
-                .filter_map(|&t| logits.get(t as usize))
-                .map(|&x| vector::exp(x - max))
-                .sum();
+                .map(|&t| t as usize)
+                .filter(|&t| t < logits.len())
+                .collect();
+            banned.sort_unstable();
+            banned.dedup();
+            let banned_logits: Vec<f32> = banned.iter().map(|&t| logits[t]).collect();
+            let sum_banned = vector::sum_exp(self.isa, &banned_logits, max);
             sum = if sum_banned <= 0.5 * sum_all {
                 sum_all - sum_banned
             } else {
-                // Most of the mass is banned: subtracting would lose precision.
-                logits
-                    .iter()
-                    .enumerate()
-                    .filter(|&(t, _)| !row.is_banned(t))
-                    .map(|(_, &x)| vector::exp(x - max))
-                    .sum()
+                // Most of the mass is banned: subtracting would lose precision. Sum the
+                // allowed stretches between banned tokens instead.
+                let mut allowed = 0f32;
+                let mut start = 0;
+                for &t in banned.iter().chain(std::iter::once(&logits.len())) {
+                    allowed += vector::sum_exp(self.isa, &logits[start..t], max);
+                    start = t + 1;
+                }
+                allowed
             };
             if sum <= 0.0 {
                 sum = sum_all;

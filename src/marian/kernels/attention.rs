@@ -111,15 +111,14 @@ pub fn single_query(
     for seq in sequences {
         check_sequence(NAME, &kv, seq, width)?;
     }
-    out.par_chunks_mut(hd).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(scores, query), (index, dst)| {
+    out.par_chunks_mut(hd)
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (index, dst)| {
             let (row, head) = (index / heads.heads, index % heads.heads);
             let seq = kv.seq_map.map_or(row / group, |m| m[row / group] as usize);
             let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
-            attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
-        },
-    );
+            attend_one(isa, q, seq, head, kv, heads, scratch, dst);
+        });
     Ok(())
 }
 
@@ -213,28 +212,20 @@ pub fn single_query_history(
             "step {t} points past its {block_rows} rows"
         );
     }
-    out.par_chunks_mut(hd).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(scores, query), (index, dst)| {
+    out.par_chunks_mut(hd)
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (index, dst)| {
             let (row, head) = (index / heads.heads, index % heads.heads);
             let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
-            query.clear();
-            query.extend(q.iter().map(|v| v * heads.scale));
-            let at = |t: usize| history.origins[t][row] as usize * width + head * hd;
-            scores.clear();
-            scores.extend((0..steps).map(|t| {
-                let at = at(t);
-                vector::dot(isa, query, &history.keys[t][at..at + hd])
-            }));
-            let max = vector::max(isa, scores);
-            let sum = vector::exp_in_place(isa, scores, max);
-            dst.fill(0.0);
-            for (t, e) in scores.iter().enumerate() {
-                let at = at(t);
-                vector::axpy(isa, e / sum, &history.values[t][at..at + hd], dst);
+            scratch.keys.clear();
+            scratch.values.clear();
+            for t in 0..steps {
+                let at = history.origins[t][row] as usize * width + head * hd;
+                scratch.keys.push(&history.keys[t][at..at + hd]);
+                scratch.values.push(&history.values[t][at..at + hd]);
             }
-        },
-    );
+            attend(isa, q, heads.scale, scratch, dst);
+        });
     Ok(())
 }
 
@@ -283,9 +274,9 @@ pub fn self_attention(
         lens,
         seq_map: None,
     };
-    out.par_chunks_mut(hd).enumerate().for_each_init(
-        || (Vec::new(), Vec::new()),
-        |(scores, query), (index, dst)| {
+    out.par_chunks_mut(hd)
+        .enumerate()
+        .for_each_init(Scratch::default, |scratch, (index, dst)| {
             let (row, head) = (index / heads.heads, index % heads.heads);
             let (seq, pos) = (row / len, row % len);
             if pos >= lens[seq] {
@@ -293,43 +284,55 @@ pub fn self_attention(
                 return;
             }
             let q = &qkv[row * 3 * width + head * hd..row * 3 * width + (head + 1) * hd];
-            attend_one(isa, q, seq, head, kv, heads, scores, query, dst);
-        },
-    );
+            attend_one(isa, q, seq, head, kv, heads, scratch, dst);
+        });
     Ok(())
+}
+
+/// Per-thread buffers of the attention loops.
+#[derive(Default)]
+struct Scratch<'a> {
+    query: Vec<f32>,
+    scores: Vec<f32>,
+    keys: Vec<&'a [f32]>,
+    values: Vec<&'a [f32]>,
 }
 
 /// `dst = softmax((scale q) · K_seq,head) V_seq,head` over the valid keys of `seq`.
 #[allow(clippy::too_many_arguments)]
-#[inline]
-fn attend_one(
+fn attend_one<'a>(
     isa: Isa,
     q: &[f32],
     seq: usize,
     head: usize,
-    kv: KeysValues<'_>,
+    kv: KeysValues<'a>,
     heads: Heads,
-    scores: &mut Vec<f32>,
-    query: &mut Vec<f32>,
+    scratch: &mut Scratch<'a>,
     dst: &mut [f32],
 ) {
     let hd = heads.head_dim;
-    query.clear();
-    query.extend(q.iter().map(|v| v * heads.scale));
-    let len = kv.lens[seq];
     let base = seq * kv.seq_stride + head * hd;
-    scores.clear();
-    scores.extend((0..len).map(|t| {
+    scratch.keys.clear();
+    scratch.values.clear();
+    for t in 0..kv.lens[seq] {
         let at = base + t * kv.pos_stride;
-        vector::dot(isa, query, &kv.k[at..at + hd])
-    }));
-    let max = vector::max(isa, scores);
-    let sum = vector::exp_in_place(isa, scores, max);
-    dst.fill(0.0);
-    for (t, e) in scores.iter().enumerate() {
-        let at = base + t * kv.pos_stride;
-        vector::axpy(isa, e / sum, &kv.v[at..at + hd], dst);
+        scratch.keys.push(&kv.k[at..at + hd]);
+        scratch.values.push(&kv.v[at..at + hd]);
     }
+    attend(isa, q, heads.scale, scratch, dst);
+}
+
+/// `dst = softmax((scale q) · keys) values` over the keys and values in `scratch`.
+fn attend(isa: Isa, q: &[f32], scale: f32, scratch: &mut Scratch<'_>, dst: &mut [f32]) {
+    scratch.query.clear();
+    scratch.query.extend(q.iter().map(|v| v * scale));
+    vector::dots(isa, &scratch.query, &scratch.keys, &mut scratch.scores);
+    let max = vector::max(isa, &scratch.scores);
+    let sum = vector::exp_in_place(isa, &mut scratch.scores, max);
+    for p in &mut scratch.scores {
+        *p /= sum;
+    }
+    vector::weighted_sum(isa, &scratch.scores, &scratch.values, dst);
 }
 
 #[cfg(test)]

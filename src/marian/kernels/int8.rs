@@ -82,25 +82,29 @@ impl PackedI8 {
             "rows past the last of {}",
             self.n
         );
-        for (offset, row) in rows.chunks_exact(k).enumerate() {
+        // Quantize the rows on the current thread pool, then lay them out in their panels.
+        let quantized: Vec<(Vec<i8>, f32)> = rows
+            .par_chunks_exact(k)
+            .map(|row| {
+                let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let (scale, inv) = if amax > 0.0 && amax.is_finite() {
+                    (amax / 127.0, 127.0 / amax)
+                } else {
+                    (0.0, 0.0)
+                };
+                (row.iter().map(|&v| round_to_i8(v * inv)).collect(), scale)
+            })
+            .collect();
+        for (offset, (q, scale)) in quantized.into_iter().enumerate() {
             let j = first + offset;
-            let amax = row.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let (scale, inv) = if amax > 0.0 && amax.is_finite() {
-                (amax / 127.0, 127.0 / amax)
-            } else {
-                (0.0, 0.0)
-            };
             let (p, lane) = (j / PANEL, j % PANEL);
             let panel = p * self.k4 * PANEL;
-            let mut sum = 0i32;
-            for (kk, &v) in row.iter().enumerate() {
-                let q = (v * inv).round().clamp(-127.0, 127.0) as i8;
-                sum += i32::from(q);
+            for (kk, &v) in q.iter().enumerate() {
                 let (g, within) = (kk / GROUP, kk % GROUP);
-                self.data[panel + (g * PANEL + lane) * GROUP + within] = q;
+                self.data[panel + (g * PANEL + lane) * GROUP + within] = v;
             }
             self.scales[j] = scale;
-            self.shift_compensation[j] = 128 * sum;
+            self.shift_compensation[j] = 128 * q.iter().map(|&v| i32::from(v)).sum::<i32>();
         }
         Ok(())
     }
@@ -119,19 +123,32 @@ impl PackedI8 {
     pub fn row(&self, j: usize) -> Result<Vec<f32>, ShapeError> {
         ensure_shape!("row", j < self.n, "row {j} of {}", self.n);
         let (p, lane) = (j / PANEL, j % PANEL);
-        let panel = p * self.k4 * PANEL;
-        Ok((0..self.k)
-            .map(|kk| {
-                let q = self.data[panel + ((kk / GROUP) * PANEL + lane) * GROUP + kk % GROUP];
-                f32::from(q) * self.scales[j]
-            })
-            .collect())
+        let panel = &self.data[p * self.k4 * PANEL..(p + 1) * self.k4 * PANEL];
+        let scale = self.scales[j];
+        // Each group of 4 inner values of a column is 4 consecutive bytes, groups 64 apart.
+        let mut row: Vec<f32> = panel
+            .chunks_exact(PANEL * GROUP)
+            .flat_map(|group| &group[lane * GROUP..(lane + 1) * GROUP])
+            .map(|&q| f32::from(q) * scale)
+            .collect();
+        row.truncate(self.k);
+        Ok(row)
     }
 
     /// Bytes of packed weights, scales and compensations.
     pub fn bytes(&self) -> usize {
         self.data.len() + 8 * self.n
     }
+}
+
+/// `x` rounded to the nearest integer (ties to even) and clamped to ±127. The magic-number
+/// addition rounds in the FPU's default mode with plain SSE2 arithmetic, where `f32::round`
+/// would be a call into the C library for every weight.
+#[inline]
+fn round_to_i8(x: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 × 2^23: adding it leaves the rounded integer.
+    let clamped = x.clamp(-127.0, 127.0);
+    ((clamped + MAGIC) - MAGIC) as i8
 }
 
 /// Activations quantized for one product: one byte per value (shifted by +128 for the VNNI
@@ -722,6 +739,23 @@ mod tests {
                 gemm(isa, &q1, &w, Some(&bias), &mut one).unwrap();
                 assert_eq!(one, out[i * n..(i + 1) * n]);
             }
+        }
+    }
+
+    #[test]
+    fn weights_round_to_nearest_even_and_clamp() {
+        for (x, q) in [
+            (0.5, 0),
+            (1.5, 2),
+            (-2.5, -2),
+            (2.49, 2),
+            (-0.51, -1),
+            (126.6, 127),
+            (300.0, 127),
+            (-1e30, -127),
+            (f32::NAN, 0),
+        ] {
+            assert_eq!(round_to_i8(x), q, "{x}");
         }
     }
 

@@ -133,6 +133,55 @@ fn dot_tail(mut lanes: [f32; LANES], a: &[f32], b: &[f32]) -> f32 {
     tree(lanes)
 }
 
+/// `out[t] = dot(q, keys[t])` for every key (each as long as `q`): the same bits as [`dot`],
+/// with the reduction kept in registers when the length is a multiple of 16.
+pub(crate) fn dots(isa: Isa, q: &[f32], keys: &[&[f32]], out: &mut Vec<f32>) {
+    out.clear();
+    assert!(
+        keys.iter().all(|k| k.len() == q.len()),
+        "dots: lengths differ"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if q.len().is_multiple_of(LANES) {
+        out.resize(keys.len(), 0.0);
+        match isa {
+            // SAFETY: the caller's `Kernels` only hold instruction sets this CPU supports;
+            // every key has q's length.
+            Isa::Avx512 => return unsafe { x86::dots_avx512(q, keys, out) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { x86::dots_avx2(q, keys, out) },
+            Isa::Portable => out.clear(),
+        }
+    }
+    out.extend(keys.iter().map(|k| dot(isa, q, k)));
+}
+
+/// `dst = Σ_t weights[t] values[t]`: each element a fused multiply-add chain in `t` order,
+/// starting from 0 — the same bits as zeroing `dst` and calling [`axpy`] for every `t`, with
+/// the accumulators kept in registers when the length is a multiple of 16.
+pub(crate) fn weighted_sum(isa: Isa, weights: &[f32], values: &[&[f32]], dst: &mut [f32]) {
+    assert_eq!(weights.len(), values.len(), "weighted_sum: lengths differ");
+    assert!(
+        values.iter().all(|v| v.len() == dst.len()),
+        "weighted_sum: lengths differ"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if dst.len().is_multiple_of(LANES) {
+        match isa {
+            // SAFETY: the caller's `Kernels` only hold instruction sets this CPU supports;
+            // every value has dst's length.
+            Isa::Avx512 => return unsafe { x86::weighted_sum_avx512(weights, values, dst) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { x86::weighted_sum_avx2(weights, values, dst) },
+            Isa::Portable => {}
+        }
+    }
+    dst.fill(0.0);
+    for (&w, v) in weights.iter().zip(values) {
+        axpy(isa, w, v, dst);
+    }
+}
+
 /// `Σ exp(x[i] - shift)`.
 pub fn sum_exp(isa: Isa, x: &[f32], shift: f32) -> f32 {
     match isa {
@@ -773,6 +822,134 @@ pub(crate) mod x86 {
         _mm512_reduce_max_ps(best).max(tail)
     }
 
+    /// [`tree`] in registers: halves, quarters, pairs.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tree512(v: __m512) -> f32 {
+        let h = _mm256_add_ps(
+            _mm512_castps512_ps256(v),
+            _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v))),
+        );
+        tree256(h)
+    }
+
+    /// [`tree`] from the half sums `h[i] = l[i] + l[i + 8]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tree256(h: __m256) -> f32 {
+        let q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h));
+        let d = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        _mm_cvtss_f32(_mm_add_ss(d, _mm_shuffle_ps::<1>(d, d)))
+    }
+
+    /// See [`super::dots`]; every key has `q.len()`, a multiple of 16, elements.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn dots_avx512(q: &[f32], keys: &[&[f32]], out: &mut [f32]) {
+        let chunks = q.len() / LANES;
+        let qp = q.as_ptr();
+        let mut t = 0;
+        // Four keys at a time: four independent chains keep the FMA units busy.
+        while t + 4 <= keys.len() {
+            let k = [
+                keys[t].as_ptr(),
+                keys[t + 1].as_ptr(),
+                keys[t + 2].as_ptr(),
+                keys[t + 3].as_ptr(),
+            ];
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for c in 0..chunks {
+                // SAFETY: c * 16 + 16 <= len of q and of every key.
+                let qv = _mm512_loadu_ps(qp.add(c * LANES));
+                for (a, k) in acc.iter_mut().zip(&k) {
+                    *a = _mm512_fmadd_ps(qv, _mm512_loadu_ps(k.add(c * LANES)), *a);
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                out[t + i] = tree512(*a);
+            }
+            t += 4;
+        }
+        while t < keys.len() {
+            let kp = keys[t].as_ptr();
+            let mut acc = _mm512_setzero_ps();
+            for c in 0..chunks {
+                // SAFETY: as above.
+                acc = _mm512_fmadd_ps(
+                    _mm512_loadu_ps(qp.add(c * LANES)),
+                    _mm512_loadu_ps(kp.add(c * LANES)),
+                    acc,
+                );
+            }
+            out[t] = tree512(acc);
+            t += 1;
+        }
+    }
+
+    /// See [`super::dots`]; every key has `q.len()`, a multiple of 16, elements.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn dots_avx2(q: &[f32], keys: &[&[f32]], out: &mut [f32]) {
+        let chunks = q.len() / LANES;
+        let qp = q.as_ptr();
+        for (t, key) in keys.iter().enumerate() {
+            let kp = key.as_ptr();
+            let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+            for c in 0..chunks {
+                // SAFETY: c * 16 + 16 <= len of q and of the key.
+                let (a, b) = (qp.add(c * LANES), kp.add(c * LANES));
+                lo = _mm256_fmadd_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b), lo);
+                hi = _mm256_fmadd_ps(_mm256_loadu_ps(a.add(8)), _mm256_loadu_ps(b.add(8)), hi);
+            }
+            out[t] = tree256(_mm256_add_ps(lo, hi));
+        }
+    }
+
+    /// See [`super::weighted_sum`]; `dst.len()` is a multiple of 16.
+    #[target_feature(enable = "avx512f")]
+    pub(crate) unsafe fn weighted_sum_avx512(weights: &[f32], values: &[&[f32]], dst: &mut [f32]) {
+        let chunks = dst.len() / LANES;
+        let mut c = 0;
+        // Four 16-wide columns at a time, accumulated in registers over every value.
+        while c < chunks {
+            let width = (chunks - c).min(4);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            for (&w, v) in weights.iter().zip(values) {
+                let wv = _mm512_set1_ps(w);
+                let vp = v.as_ptr().add(c * LANES);
+                for (j, a) in acc.iter_mut().enumerate().take(width) {
+                    // SAFETY: (c + j) * 16 + 16 <= dst.len() == v.len().
+                    *a = _mm512_fmadd_ps(wv, _mm512_loadu_ps(vp.add(j * LANES)), *a);
+                }
+            }
+            for (j, a) in acc.iter().enumerate().take(width) {
+                _mm512_storeu_ps(dst.as_mut_ptr().add((c + j) * LANES), *a);
+            }
+            c += width;
+        }
+    }
+
+    /// See [`super::weighted_sum`]; `dst.len()` is a multiple of 16.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn weighted_sum_avx2(weights: &[f32], values: &[&[f32]], dst: &mut [f32]) {
+        let chunks = dst.len() / 8;
+        let mut c = 0;
+        while c < chunks {
+            let width = (chunks - c).min(4);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for (&w, v) in weights.iter().zip(values) {
+                let wv = _mm256_set1_ps(w);
+                let vp = v.as_ptr().add(c * 8);
+                for (j, a) in acc.iter_mut().enumerate().take(width) {
+                    // SAFETY: (c + j) * 8 + 8 <= dst.len() == v.len().
+                    *a = _mm256_fmadd_ps(wv, _mm256_loadu_ps(vp.add(j * 8)), *a);
+                }
+            }
+            for (j, a) in acc.iter().enumerate().take(width) {
+                _mm256_storeu_ps(dst.as_mut_ptr().add((c + j) * 8), *a);
+            }
+            c += width;
+        }
+    }
+
     // --- elementwise ----------------------------------------------------------------------
 
     #[target_feature(enable = "avx512f")]
@@ -966,6 +1143,21 @@ mod tests {
                     "{isa} sum_exp {n}"
                 );
                 assert!(same(max(isa, &a), max(reference, &a)), "{isa} max {n}");
+                // dots and weighted_sum equal dot and axpy, bit for bit.
+                let keys: Vec<Vec<f32>> = (0..7).map(|s| data(n, 10 + s)).collect();
+                let key_refs: Vec<&[f32]> = keys.iter().map(Vec::as_slice).collect();
+                let mut got = Vec::new();
+                dots(isa, &a, &key_refs, &mut got);
+                let want: Vec<f32> = keys.iter().map(|k| dot(reference, &a, k)).collect();
+                assert_eq!(bits(&got), bits(&want), "{isa} dots {n}");
+                let weights = data(7, 20);
+                let mut summed = vec![1.0; n];
+                weighted_sum(isa, &weights, &key_refs, &mut summed);
+                let mut expected = vec![0.0; n];
+                for (w, k) in weights.iter().zip(&keys) {
+                    axpy(reference, *w, k, &mut expected);
+                }
+                assert_eq!(bits(&summed), bits(&expected), "{isa} weighted_sum {n}");
                 let (mut e1, mut e2) = (a.clone(), a.clone());
                 let (s1, s2) = (
                     exp_in_place(isa, &mut e1, 0.5),
