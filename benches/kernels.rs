@@ -5,7 +5,8 @@
 //! "Gelem/s" reads as GFLOP/s (GOP/s for int8).
 //!
 //! Threads follow RAYON_NUM_THREADS (e.g. `RAYON_NUM_THREADS=2 cargo bench --bench kernels`).
-//! A subset: `cargo bench --bench kernels -- 'int8/avx512/lm_head'`.
+//! A subset: `cargo bench --bench kernels -- 'int8/avx512/lm_head'`. `candle_q8_0/...` is
+//! candle's quantized product at the same shapes, for comparison.
 
 use std::time::Duration;
 
@@ -76,5 +77,30 @@ fn products(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, products);
+/// candle's quantized product (`QMatMul`, GGML Q8_0: blocks of 32 weights with one f16
+/// scale, activations quantized to Q8_0 per block), the alternative to our int8 kernels, at
+/// the same shapes and with the same operation count.
+fn candle_q8_0(c: &mut Criterion) {
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+    for (name, n, k) in SHAPES {
+        let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+        let q = QMatMul::from_qtensor(QTensor::quantize(&w, GgmlDType::Q8_0).unwrap()).unwrap();
+        drop(w);
+        for m in ROWS {
+            let x = Tensor::from_vec(values(m * k, 3), (m, k), &Device::Cpu).unwrap();
+            let mut group = c.benchmark_group(format!("candle_q8_0/{name}"));
+            group.throughput(Throughput::Elements(2 * (m * n * k) as u64));
+            group
+                .sample_size(10)
+                .measurement_time(Duration::from_secs(2));
+            group.bench_function(BenchmarkId::from_parameter(m), |b| {
+                b.iter(|| q.forward(&x).unwrap())
+            });
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, products, candle_q8_0);
 criterion_main!(benches);

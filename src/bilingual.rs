@@ -4,6 +4,7 @@
 use anyhow::{bail, Result};
 
 use crate::document::{Document, ParagraphKind};
+use crate::flags::Flags;
 use crate::translator::Translation;
 
 /// One translated sentence.
@@ -15,6 +16,8 @@ pub struct BilingualSentence {
     pub en: String,
     /// The model's confidence; writers replace non-finite values (see the JSONL format).
     pub score: f32,
+    /// Signs that the translation may be broken.
+    pub flags: Flags,
 }
 
 /// One paragraph (or title, heading, list item) of a translated document.
@@ -64,6 +67,7 @@ impl BilingualDocument {
                         fr: document.sentence_text(sentence).to_string(),
                         en: translation.text,
                         score: translation.score,
+                        flags: translation.flags,
                     })
                     .collect(),
             })
@@ -91,6 +95,9 @@ mod tests {
             .map(|t| Translation {
                 text: t.to_string(),
                 score: -1.0,
+                source_tokens: 3,
+                target_tokens: 2,
+                flags: Flags::NONE,
             })
             .collect();
         let joined = BilingualDocument::join("a.txt", &doc, translations).unwrap();

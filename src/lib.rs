@@ -6,8 +6,11 @@
 pub mod batching;
 pub mod bench;
 pub mod bilingual;
+pub mod corpus;
 pub mod device;
 pub mod document;
+pub mod eval;
+pub mod flags;
 pub mod input;
 pub mod long_sentence;
 pub mod marian;

@@ -25,6 +25,11 @@ enum Command {
     Bench(cli::bench::BenchArgs),
     /// Score existing translations: the model's log-probability of each English side.
     Score(cli::score::ScoreArgs),
+    /// Translate a corpus of millions of sentences: streaming, resumable, shardable.
+    Corpus(cli::corpus::CorpusArgs),
+    /// Translate a test set and score it with BLEU, chrF and TER exactly as sacreBLEU, or
+    /// compare settings (models, dtypes, beams) with paired bootstrap p-values.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +39,8 @@ fn main() -> ExitCode {
         Command::Segment(args) => cli::segment::run(args),
         Command::Bench(args) => cli::bench::run(args),
         Command::Score(args) => cli::score::run(args),
+        Command::Corpus(args) => cli::corpus::run(args),
+        Command::Eval(args) => cli::eval::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +141,8 @@ mod tests {
                     if let Ok(options) = t.model.runtime.options() {
                         prop_assert!(options.threads.is_none_or(|n| (1..=1024).contains(&n)));
                     }
+                    let single = t.decode.check().is_ok() && t.model.check().is_ok();
+                    prop_assert!(single || t.decode.beams.len() > 1 || t.model.model.len() > 1);
                     let decode = t.decode.apply(traduire::marian::DecodeOptions::from_generation(&generation));
                     if decode.validate(&config).is_ok() {
                         prop_assert!((1..=128).contains(&decode.num_beams));
@@ -148,7 +157,7 @@ mod tests {
                     prop_assert!(b.force_length.is_none_or(|r| r > 0.0 && r <= 100.0));
                     prop_assert!(b.repeat >= 1);
                 }
-                Command::Segment(_) | Command::Score(_) => {}
+                Command::Segment(_) | Command::Score(_) | Command::Corpus(_) | Command::Eval(_) => {}
             }
         }
     }

@@ -7,8 +7,9 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::batching::{plan_batches, BatchLimits};
+use crate::flags::{length_ratio_out_of_range, output_flags, Flag, Flags};
 use crate::long_sentence::split_long_sentence;
-use crate::marian::{generate, DecodeOptions, MarianModel, ModelOptions};
+use crate::marian::{generate, DecodeOptions, Hypothesis, MarianModel, ModelOptions};
 use crate::tokenizer::MarianTokenizer;
 
 /// One translated sentence.
@@ -19,6 +20,13 @@ pub struct Translation {
     /// Length-normalised log-probability of the best hypothesis (mean over the parts of a split
     /// sentence).
     pub score: f32,
+    /// Source tokens the model read (all parts of a split sentence).
+    pub source_tokens: usize,
+    /// Target tokens it generated, `</s>` included.
+    pub target_tokens: usize,
+    /// Signs that the translation may be broken (a loop, a length out of proportion, the
+    /// length limit reached).
+    pub flags: Flags,
 }
 
 /// What the translator reports while it works; the caller decides how to show it.
@@ -124,31 +132,49 @@ impl Translator {
         options: &TranslatorOptions,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<Translation>> {
+        let mut out: Vec<Option<Translation>> = vec![None; sentences.len()];
+        self.translate_each(sentences, options, on_event, &mut |index, translation| {
+            out[index] = Some(translation);
+            Ok(())
+        })?;
+        out.into_iter()
+            .map(|t| t.context("a batch left a sentence untranslated"))
+            .collect()
+    }
+
+    /// Translates sentences, handing each translation to `on_done` (with the sentence's
+    /// index in `sentences`) as soon as the batch that finishes it is done, so that a caller
+    /// can store results while the rest is being translated. Every occurrence of a repeated
+    /// sentence is handed over; the order is the batches', not the input's.
+    pub fn translate_each(
+        &self,
+        sentences: &[&str],
+        options: &TranslatorOptions,
+        on_event: &mut dyn FnMut(Event),
+        on_done: &mut dyn FnMut(usize, Translation) -> Result<()>,
+    ) -> Result<()> {
         self.validate(options)?;
-        // Unique sentences, in first-occurrence order, and how often each occurs.
+        // Unique sentences, in first-occurrence order, and where each occurs.
         let mut unique: Vec<&str> = Vec::new();
-        let mut occurrences: Vec<usize> = Vec::new();
+        let mut occurrences: Vec<Vec<usize>> = Vec::new();
         let mut index_of: HashMap<&str, usize> = HashMap::new();
-        let slots: Vec<usize> = sentences
-            .iter()
-            .map(|&s| {
-                let slot = *index_of.entry(s).or_insert_with(|| {
-                    unique.push(s);
-                    occurrences.push(0);
-                    unique.len() - 1
-                });
-                occurrences[slot] += 1;
-                slot
-            })
-            .collect();
+        for (index, &s) in sentences.iter().enumerate() {
+            let slot = *index_of.entry(s).or_insert_with(|| {
+                unique.push(s);
+                occurrences.push(Vec::new());
+                unique.len() - 1
+            });
+            occurrences[slot].push(index);
+        }
 
         let units = self.make_units(&unique, options.max_sentence_tokens, on_event)?;
-        let mut parts_left: Vec<usize> = vec![0; unique.len()];
-        for unit in &units {
-            parts_left[unit.sentence] += 1;
+        let mut parts: Vec<Vec<usize>> = vec![Vec::new(); unique.len()];
+        for (u, unit) in units.iter().enumerate() {
+            parts[unit.sentence].push(u);
         }
+        let mut parts_left: Vec<usize> = parts.iter().map(Vec::len).collect();
         let lengths: Vec<usize> = units.iter().map(|u| u.ids.len()).collect();
-        let mut outputs: Vec<Option<(Vec<u32>, f32)>> = vec![None; units.len()];
+        let mut outputs: Vec<Option<Hypothesis>> = vec![None; units.len()];
         for batch in plan_batches(&lengths, options.batch)? {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| units[i].ids.clone()).collect();
             let hypotheses = generate(&self.model, &sources, &options.decode)?;
@@ -158,40 +184,69 @@ impl Translator {
                     .into_iter()
                     .next()
                     .context("the search returned no hypothesis")?;
-                outputs[unit] = Some((best.ids, best.score));
+                outputs[unit] = Some(best);
                 let sentence = units[unit].sentence;
                 parts_left[sentence] -= 1;
-                if parts_left[sentence] == 0 {
-                    finished += occurrences[sentence];
+                if parts_left[sentence] > 0 {
+                    continue;
+                }
+                let translation = self.join_parts(&units, &parts[sentence], &mut outputs)?;
+                finished += occurrences[sentence].len();
+                for &index in &occurrences[sentence] {
+                    on_done(index, translation.clone())?;
                 }
             }
             on_event(Event::Progress {
                 sentences: finished,
             });
         }
+        Ok(())
+    }
 
-        // Join the parts of each unique sentence, then fan out to every occurrence.
-        let mut texts: Vec<Vec<String>> = vec![Vec::new(); unique.len()];
-        let mut scores: Vec<Vec<f32>> = vec![Vec::new(); unique.len()];
-        for (unit, output) in units.iter().zip(outputs) {
-            let (ids, score) = output.context("a batch left a sentence untranslated")?;
-            texts[unit.sentence].push(self.tokenizer.decode(&ids)?);
-            scores[unit.sentence].push(score);
+    /// The translation of a sentence from the outputs of its parts (taken out of `outputs`).
+    fn join_parts(
+        &self,
+        units: &[Unit],
+        parts: &[usize],
+        outputs: &mut [Option<Hypothesis>],
+    ) -> Result<Translation> {
+        let eos = self.model.config().eos_token_id;
+        let without_eos = |ids: &[u32]| ids.strip_suffix(&[eos]).map_or(ids.len(), <[u32]>::len);
+        let mut texts = Vec::with_capacity(parts.len());
+        let mut score = 0f32;
+        let mut flags = Flags::NONE;
+        let (mut source_tokens, mut target_tokens) = (0, 0);
+        // Token counts without the end tokens, for the length-ratio flag.
+        let (mut source_words, mut target_words) = (0, 0);
+        for &u in parts {
+            let hypothesis = outputs[u]
+                .take()
+                .context("a batch left a sentence untranslated")?;
+            let ids = &hypothesis.ids;
+            texts.push(self.tokenizer.decode(ids)?);
+            score += hypothesis.score;
+            let generated = &ids[..without_eos(ids)];
+            flags = flags.union(output_flags(generated, hypothesis.length_limited));
+            source_tokens += units[u].ids.len();
+            target_tokens += ids.len();
+            source_words += without_eos(&units[u].ids);
+            target_words += generated.len();
         }
-        let translations: Vec<Translation> = texts
-            .into_iter()
-            .zip(scores)
-            .map(|(parts, scores)| Translation {
-                text: parts
-                    .iter()
-                    .map(|p| p.trim())
-                    .filter(|p| !p.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                score: scores.iter().sum::<f32>() / scores.len().max(1) as f32,
-            })
-            .collect();
-        Ok(slots.into_iter().map(|i| translations[i].clone()).collect())
+        if length_ratio_out_of_range(source_words, target_words) {
+            flags = flags.with(Flag::LengthRatio);
+        }
+        Ok(Translation {
+            text: texts
+                .iter()
+                .map(|p| p.trim())
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(" "),
+            score: score / parts.len().max(1) as f32,
+            source_tokens,
+            target_tokens,
+            flags,
+        })
     }
 
     fn make_units(

@@ -143,7 +143,7 @@ fn tsv_matches_the_segmentation() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next(),
-        Some("doc\tparagraph\tsentence\tfr\ten\tscore")
+        Some("doc\tparagraph\tsentence\tfr\ten\tscore\tflags")
     );
     let rows: Vec<Vec<String>> = lines
         .map(|line| line.split('\t').map(tsv_unescape).collect())
@@ -151,7 +151,7 @@ fn tsv_matches_the_segmentation() {
     let segments = seed_segments();
     assert_eq!(rows.len(), segments.len(), "one row per sentence");
     for (row, seg) in rows.iter().zip(&segments) {
-        assert_eq!(row.len(), 6, "six fields: {row:?}");
+        assert_eq!(row.len(), 7, "seven fields: {row:?}");
         assert_eq!(row[0], seg.doc);
         assert_eq!(row[1], seg.paragraph.to_string());
         assert_eq!(row[2], seg.sentence.to_string());
@@ -741,7 +741,7 @@ fn empty_input_needs_no_model() {
             assert_success(&out);
             let text = stdout(&out);
             match format {
-                "tsv" => assert_eq!(text, "doc\tparagraph\tsentence\tfr\ten\tscore\n"),
+                "tsv" => assert_eq!(text, "doc\tparagraph\tsentence\tfr\ten\tscore\tflags\n"),
                 // Markdown names the (empty) document.
                 "markdown" => assert!(!text.contains('|'), "{text:?}"),
                 _ => assert_eq!(text, "", "--format {format}"),
@@ -849,6 +849,51 @@ fn cuda_without_the_feature_is_a_clear_error() {
         ],
         "{err}"
     );
+}
+
+/// Every subcommand that loads a model gives the same two lines, before reading any input.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn cuda_without_the_feature_is_the_same_clear_error_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let fr = common::root().join("scripts/corpus/fr.txt");
+    let en = common::root().join("scripts/corpus/en.txt");
+    let (fr, en) = (fr.to_str().unwrap(), en.to_str().unwrap());
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let commands: [&[&str]; 6] = [
+        &["translate", "--device", "cuda:1", fr],
+        &["corpus", "--device", "cuda", fr, "-o", out],
+        &["score", "--device", "cuda", "--src", fr, "--tgt", en],
+        &["bench", "--device", "cuda", "--dtype", "f16"],
+        &["eval", "--device", "cuda", "--src", fr, "--ref", en],
+        &[
+            "eval",
+            "--device",
+            "cuda",
+            "--src",
+            fr,
+            "--ref",
+            en,
+            "--compare",
+            "--beams",
+            "1,4",
+        ],
+    ];
+    for args in commands {
+        let output = run(traduire().args(args), b"");
+        let err = assert_failure(&output);
+        let lines: Vec<&str> = err.trim().lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "error: this traduire was built without CUDA support",
+                "hint: rebuild with `cargo build --release --features cuda` (needs the toolkit), or use --device cpu"
+            ],
+            "{args:?}: {err}"
+        );
+        assert!(!dir.path().join("out").exists() && !dir.path().join("out.en").exists());
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use traduire::bilingual::{BilingualDocument, BilingualParagraph, BilingualSentence};
 use traduire::document::{Document, ParagraphKind};
+use traduire::flags::Flags;
 use traduire::input::decode;
 use traduire::marian::config::{opus_mt_fr_en, OPUS_MT_FR_EN_CONFIG};
 use traduire::marian::{DecodeOptions, EarlyStopping, GenerationConfig, MarianConfig};
@@ -164,8 +165,15 @@ fn score() -> impl Strategy<Value = f32> {
 }
 
 fn document() -> impl Strategy<Value = BilingualDocument> {
-    let sentence = (hostile_text(), hostile_text(), score())
-        .prop_map(|(fr, en, score)| BilingualSentence { fr, en, score });
+    let sentence =
+        (hostile_text(), hostile_text(), score(), any::<u8>()).prop_map(|(fr, en, score, bits)| {
+            BilingualSentence {
+                fr,
+                en,
+                score,
+                flags: Flags::from_bits(bits),
+            }
+        });
     let paragraph = (kind(), prop::collection::vec(sentence, 0..4))
         .prop_map(|(kind, sentences)| BilingualParagraph { kind, sentences });
     (hostile_text(), prop::collection::vec(paragraph, 0..4))
@@ -258,16 +266,18 @@ proptest! {
             prop_assert_eq!(&record["fr"], &json!(sentence.fr));
             prop_assert_eq!(&record["en"], &json!(sentence.en));
             prop_assert_eq!(record["score"].as_f64().unwrap() as f32, finite(sentence.score));
+            prop_assert_eq!(&record["flags"], &serde_json::to_value(sentence.flags).unwrap());
         }
 
         let tsv = render(Format::Tsv, &docs, dir.path());
         let mut lines = tsv.split('\n');
-        prop_assert_eq!(lines.next(), Some("doc\tparagraph\tsentence\tfr\ten\tscore"));
+        prop_assert_eq!(lines.next(), Some("doc\tparagraph\tsentence\tfr\ten\tscore\tflags"));
         let rows: Vec<&str> = lines.filter(|l| !l.is_empty()).collect();
         prop_assert_eq!(rows.len(), all.len());
         for (row, (doc, p, s, sentence, _)) in rows.iter().zip(&all) {
             let fields: Vec<String> = row.split('\t').map(common::formats::tsv_unescape).collect();
-            prop_assert_eq!(fields.len(), 6);
+            prop_assert_eq!(fields.len(), 7);
+            prop_assert_eq!(&fields[6], &sentence.flags.text());
             prop_assert_eq!(&fields[0], &doc.name);
             prop_assert_eq!(fields[1].parse::<usize>().unwrap(), *p);
             prop_assert_eq!(fields[2].parse::<usize>().unwrap(), *s);

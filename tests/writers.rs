@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
+use traduire::flags::{Flag, Flags};
 use traduire::write::{
     is_broken_pipe, open_writer, BilingualDocument, BilingualParagraph, BilingualSentence, Format,
     Output, ParagraphKind, WriterOptions,
@@ -15,7 +16,24 @@ fn sentence(fr: &str, en: &str, score: f32) -> BilingualSentence {
         fr: fr.to_string(),
         en: en.to_string(),
         score,
+        flags: Flags::NONE,
     }
+}
+
+fn flagged(fr: &str, en: &str, score: f32, flags: Flags) -> BilingualSentence {
+    BilingualSentence {
+        flags,
+        ..sentence(fr, en, score)
+    }
+}
+
+/// The flags column of every row, in order.
+fn expected_flags(docs: &[BilingualDocument]) -> Vec<String> {
+    docs.iter()
+        .flat_map(|d| &d.paragraphs)
+        .flat_map(|p| &p.sentences)
+        .map(|s| s.flags.text())
+        .collect()
 }
 
 /// A document full of content that breaks naive writers.
@@ -43,6 +61,12 @@ fn awkward_document() -> BilingualDocument {
                     sentence("Emoji 🇫🇷 😀 et CJK 日本語, barre | et \\ antislash.", "Emoji 🇫🇷 😀 and CJK 日本語, bar | and \\ backslash.", f32::NAN),
                     sentence("Contrôle\u{1}\u{7}\u{1b}[31m et \u{fffe}\u{ffff}.", "Control\u{0}\u{b}\u{c} and \u{2028} sep.", f32::NEG_INFINITY),
                     sentence("", "", 0.5),
+                    flagged(
+                        "Les prix.",
+                        "The prices prices prices prices prices prices prices prices",
+                        -3.0,
+                        Flags::NONE.with(Flag::Repeat).with(Flag::LengthLimit),
+                    ),
                 ],
             },
             // Empty paragraphs produce no output rows in any format.
@@ -157,6 +181,7 @@ fn tmx_parses_back_to_the_same_pairs() {
     let mut lang = None;
     let mut text: Option<String> = None;
     let mut prop = None;
+    let mut flag_props = Vec::new();
     loop {
         match reader.read_event().expect("TMX must be well-formed XML") {
             Event::Start(e) if e.name().as_ref() == b"tuv" => {
@@ -193,8 +218,10 @@ fn tmx_parses_back_to_the_same_pairs() {
             }
             Event::End(e) if e.name().as_ref() == b"prop" => {
                 let value = text.take().unwrap();
-                if prop.take().as_deref() == Some("x-doc") {
-                    docs.push(value);
+                match prop.take().as_deref() {
+                    Some("x-doc") => docs.push(value),
+                    Some("x-flags") => flag_props.push(value),
+                    _ => {}
                 }
             }
             Event::Eof => break,
@@ -219,6 +246,8 @@ fn tmx_parses_back_to_the_same_pairs() {
         .map(|r| r.0)
         .collect();
     assert_eq!(docs, expected_docs);
+    // Only flagged units carry the property.
+    assert_eq!(flag_props, vec!["repeat,length_limit".to_string()]);
 }
 
 #[test]
@@ -227,7 +256,7 @@ fn tsv_parses_back_field_by_field() {
     let mut lines = tsv.lines();
     assert_eq!(
         lines.next(),
-        Some("doc\tparagraph\tsentence\tfr\ten\tscore")
+        Some("doc\tparagraph\tsentence\tfr\ten\tscore\tflags")
     );
     let unescape = |field: &str| {
         let mut out = String::new();
@@ -247,10 +276,12 @@ fn tsv_parses_back_field_by_field() {
         }
         out
     };
+    let mut flags = Vec::new();
     let rows: Vec<_> = lines
         .map(|line| {
             let fields: Vec<&str> = line.split('\t').collect();
-            assert_eq!(fields.len(), 6, "line {line:?}");
+            assert_eq!(fields.len(), 7, "line {line:?}");
+            flags.push(fields[6].to_string());
             (
                 unescape(fields[0]),
                 fields[1].parse::<usize>().unwrap(),
@@ -262,6 +293,8 @@ fn tsv_parses_back_field_by_field() {
         })
         .collect();
     assert_eq!(rows, expected_rows(&documents()));
+    assert_eq!(flags, expected_flags(&documents()));
+    assert!(flags.contains(&"repeat,length_limit".to_string()));
 }
 
 #[test]
@@ -270,11 +303,19 @@ fn jsonl_parses_back_with_consistent_types() {
     let expected = expected_rows(&documents());
     let lines: Vec<&str> = jsonl.lines().collect();
     assert_eq!(lines.len(), expected.len());
-    for (line, row) in lines.iter().zip(&expected) {
+    let expected_flags = expected_flags(&documents());
+    for ((line, row), flags) in lines.iter().zip(&expected).zip(&expected_flags) {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         let object = value.as_object().unwrap();
         let keys: Vec<&str> = object.keys().map(String::as_str).collect();
-        assert_eq!(keys.len(), 7, "{line}");
+        assert_eq!(keys.len(), 8, "{line}");
+        let names: Vec<&str> = object["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(names.join(","), *flags, "{line}");
         assert_eq!(object["doc"].as_str().unwrap(), row.0);
         assert_eq!(object["paragraph"].as_u64().unwrap() as usize, row.1);
         assert_eq!(object["sentence"].as_u64().unwrap() as usize, row.2);
@@ -562,7 +603,7 @@ fn empty_runs_are_still_well_formed() {
         match format {
             Format::Tmx => assert!(out.contains("<body>") && out.trim_end().ends_with("</tmx>")),
             Format::Html => assert!(out.trim_end().ends_with("</html>")),
-            _ => assert_eq!(out, "doc\tparagraph\tsentence\tfr\ten\tscore\n"),
+            _ => assert_eq!(out, "doc\tparagraph\tsentence\tfr\ten\tscore\tflags\n"),
         }
     }
 }

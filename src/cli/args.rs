@@ -4,14 +4,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{Args, ValueEnum};
 use traduire::batching::{BatchLimits, MAX_BATCH_SENTENCES, MAX_BATCH_TOKENS};
 use traduire::device::{DeviceSpec, Precision};
 use traduire::marian::config::LIMITS;
 use traduire::marian::kernels::Isa;
-use traduire::marian::{DecodeOptions, KernelChoice, ModelOptions, MAX_LENGTH_RATIO, MAX_THREADS};
+use traduire::marian::{
+    DecodeOptions, KernelChoice, ModelOptions, MAX_LENGTH_RATIO, MAX_REPETITION_PENALTY,
+    MAX_THREADS,
+};
 use traduire::source::{FetchOptions, ModelSource, ModelSpec};
 use traduire::write::Format;
 
@@ -20,11 +23,18 @@ use traduire::write::Format;
 pub struct ModelArgs {
     /// Model: a short name (opus-mt-fr-en, opus-mt-tc-big-fr-en; see models/README.md) or a
     /// Hugging Face repo as ORG/NAME[@REVISION]. Downloaded once into the Hugging Face cache.
-    #[arg(long, default_value = "opus-mt-fr-en", conflicts_with = "model_dir")]
-    pub model: String,
+    /// `eval --compare` takes a comma-separated list.
+    #[arg(
+        long,
+        default_value = "opus-mt-fr-en",
+        conflicts_with = "model_dir",
+        value_delimiter = ','
+    )]
+    pub model: Vec<String>,
     /// Use a local model folder instead of the Hub (config.json, *.spm, vocab.json, weights).
+    /// `eval --compare` takes the flag more than once.
     #[arg(long, value_name = "DIR")]
-    pub model_dir: Option<PathBuf>,
+    pub model_dir: Vec<PathBuf>,
     /// Never use the network: take the model from the Hugging Face cache (as HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
@@ -40,9 +50,9 @@ pub struct RuntimeArgs {
     #[arg(long, default_value = "cpu", value_parser = DeviceParser)]
     pub device: DeviceSpec,
     /// Number format of weights and arithmetic. int8 quantizes the weights at load (CPU only);
-    /// bf16 needs a GPU.
-    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
-    pub dtype: PrecisionArg,
+    /// bf16 needs a GPU. `eval --compare` takes a comma-separated list.
+    #[arg(long, value_enum, default_value = "f32", value_delimiter = ',')]
+    pub dtype: Vec<PrecisionArg>,
     /// CPU threads (default: one per core).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=MAX_THREADS as i64))]
     pub threads: Option<u16>,
@@ -57,7 +67,7 @@ impl RuntimeArgs {
     pub fn options(&self) -> Result<ModelOptions> {
         let options = ModelOptions {
             device: self.device,
-            precision: self.dtype.into(),
+            precision: (*one(&self.dtype, "--dtype")?).into(),
             threads: self.threads.map(usize::from),
             kernels: self.kernels.into(),
         };
@@ -67,12 +77,20 @@ impl RuntimeArgs {
 }
 
 impl ModelArgs {
+    /// Checks what clap cannot: one model outside `eval --compare`.
+    pub fn check(&self) -> Result<()> {
+        match self.model_dir.as_slice() {
+            [] => one(&self.model, "--model").map(drop),
+            dirs => one(dirs, "--model-dir").map(drop),
+        }
+    }
+
     /// A local folder with the model files, downloading them if needed (with a progress bar
     /// when `progress`).
     pub fn model_dir(&self, progress: bool) -> Result<PathBuf> {
-        let source = match &self.model_dir {
-            Some(dir) => ModelSource::Dir(dir.clone()),
-            None => ModelSource::Hub(ModelSpec::parse(&self.model)?),
+        let source = match self.model_dir.as_slice() {
+            [] => ModelSource::Hub(ModelSpec::parse(one(&self.model, "--model")?)?),
+            dirs => ModelSource::Dir(one(dirs, "--model-dir")?.clone()),
         };
         let mut options = FetchOptions::from_env();
         options.offline |= self.offline;
@@ -175,6 +193,18 @@ impl TypedValueParser for DeviceParser {
     }
 }
 
+/// The one value of an option that `eval --compare` accepts as a list.
+pub fn one<'a, T>(values: &'a [T], flag: &str) -> Result<&'a T> {
+    match values {
+        [value] => Ok(value),
+        [] => bail!("{flag} needs a value"),
+        _ => bail!(
+            "{flag} takes one value here ({} given); lists of settings are for `traduire eval --compare`",
+            values.len()
+        ),
+    }
+}
+
 /// Parses `--max-length-ratio`: a number above 0 (at most 1000), or `off`.
 fn parse_ratio(s: &str) -> Result<LengthRatio, String> {
     if s.eq_ignore_ascii_case("off") {
@@ -189,6 +219,17 @@ fn parse_ratio(s: &str) -> Result<LengthRatio, String> {
         ));
     }
     Ok(LengthRatio(Some(ratio)))
+}
+
+/// Parses `--repetition-penalty`: a number above 0 and at most 1000.
+fn parse_repetition_penalty(s: &str) -> Result<f32, String> {
+    let p: f32 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(p.is_finite() && p > 0.0 && p <= MAX_REPETITION_PENALTY) {
+        return Err(format!(
+            "must be above 0 and at most {MAX_REPETITION_PENALTY} (1 is off)"
+        ));
+    }
+    Ok(p)
 }
 
 /// A relative length limit, or none.
@@ -208,9 +249,9 @@ fn parse_finite(s: &str) -> Result<f32, String> {
 #[derive(Debug, Clone, Args)]
 pub struct DecodeArgs {
     /// Beam width, 1 to 128 (default: the model's generation_config, 4 for opus-mt); 1 is
-    /// greedy search.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=LIMITS.num_beams as i64))]
-    pub beams: Option<u16>,
+    /// greedy search. `eval --compare` takes a comma-separated list.
+    #[arg(long, value_name = "N", value_delimiter = ',', value_parser = clap::value_parser!(u16).range(1..=LIMITS.num_beams as i64))]
+    pub beams: Vec<u16>,
     /// Most tokens generated per sentence (default: the model's max_length - 1; at most the
     /// model's positions).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=LIMITS.max_position_embeddings as i64))]
@@ -222,6 +263,15 @@ pub struct DecodeArgs {
     /// Length penalty exponent of beam scores (default: the model's, 1.0).
     #[arg(long, value_name = "X", value_parser = parse_finite, allow_negative_numbers = true)]
     pub length_penalty: Option<f32>,
+    /// Never generate the same n-gram of N tokens twice in one sentence, as transformers'
+    /// no_repeat_ngram_size (0 is off; default: the model's, 0 for opus-mt).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=LIMITS.max_position_embeddings as i64))]
+    pub no_repeat_ngram_size: Option<u32>,
+    /// Scale down the scores of tokens already generated, as transformers'
+    /// repetition_penalty: above 1 discourages repetition, 1 is off (above 0, at most 1000;
+    /// default: the model's, 1 for opus-mt).
+    #[arg(long, value_name = "X", value_parser = parse_repetition_penalty)]
+    pub repetition_penalty: Option<f32>,
     /// Most padded source tokens per batch, 1 to 16777216 (default: 4096 on the CPU, 16384
     /// on a GPU).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_BATCH_TOKENS as i64))]
@@ -236,9 +286,18 @@ pub struct DecodeArgs {
 }
 
 impl DecodeArgs {
-    /// The checkpoint's defaults with these options applied (one hypothesis per sentence).
+    /// Checks what clap cannot: one `--beams` value outside `eval --compare`.
+    pub fn check(&self) -> Result<()> {
+        if !self.beams.is_empty() {
+            one(&self.beams, "--beams")?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint's defaults with these options applied (one hypothesis per sentence;
+    /// the first `--beams` value, see [`DecodeArgs::check`]).
     pub fn apply(&self, mut decode: DecodeOptions) -> DecodeOptions {
-        if let Some(beams) = self.beams {
+        if let Some(&beams) = self.beams.first() {
             decode.num_beams = beams.into();
         }
         decode.num_return_sequences = 1;
@@ -250,6 +309,12 @@ impl DecodeArgs {
             decode.length_penalty = lp;
         }
         decode.max_length_ratio = self.max_length_ratio.0;
+        if let Some(n) = self.no_repeat_ngram_size {
+            decode.no_repeat_ngram_size = n as usize;
+        }
+        if let Some(p) = self.repetition_penalty {
+            decode.repetition_penalty = p;
+        }
         decode
     }
 

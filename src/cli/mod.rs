@@ -3,6 +3,8 @@
 
 pub mod args;
 pub mod bench;
+pub mod corpus;
+pub mod eval;
 pub mod hints;
 pub mod progress;
 pub mod score;

@@ -204,6 +204,7 @@ fn count_lines(reader: &mut dyn BufRead) -> Result<usize> {
 /// Runs the subcommand.
 pub fn run(args: ScoreArgs) -> Result<()> {
     let options = args.model.runtime.options()?;
+    args.model.check()?;
     let mut reader = PairReader::open(&args)?;
     let mut out = Sink::open(match &args.output {
         Some(path) => Output::File(path.clone()),

@@ -53,6 +53,8 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     // Everything that can be checked without the model comes first: a typo must not cost a
     // download.
     let model_options = args.model.runtime.options()?;
+    args.decode.check()?;
+    args.model.check()?;
     let inputs = expand_inputs(&args.inputs)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
     let format: Format = args.format.into();

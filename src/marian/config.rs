@@ -134,6 +134,10 @@ pub struct GenerationConfig {
     pub renormalize_logits: bool,
     /// Hypotheses returned per input.
     pub num_return_sequences: usize,
+    /// transformers' `no_repeat_ngram_size` (0: off).
+    pub no_repeat_ngram_size: usize,
+    /// transformers' `repetition_penalty` (1.0: off).
+    pub repetition_penalty: f32,
 }
 
 /// transformers' `early_stopping`: when a beam search row may stop.
@@ -329,9 +333,7 @@ impl GenerationConfig {
     pub fn from_json(json: &Value, model: &MarianConfig) -> Result<Self> {
         let fields = Fields(json);
         fields.require_bool("do_sample", false)?;
-        fields.require_f64("repetition_penalty", 1.0)?;
         fields.require_f64("diversity_penalty", 0.0)?;
-        fields.require_usize("no_repeat_ngram_size", 0)?;
         fields.require_usize("encoder_no_repeat_ngram_size", 0)?;
         fields.require_usize("num_beam_groups", 1)?;
         if let Some(v) = fields.get("forced_bos_token_id") {
@@ -383,6 +385,19 @@ impl GenerationConfig {
                 format!("= {length_penalty} must be a finite number"),
             ));
         }
+        let repetition_penalty = fields.f64_opt("repetition_penalty")?.unwrap_or(1.0);
+        if !(repetition_penalty.is_finite()
+            && repetition_penalty > 0.0
+            && repetition_penalty <= f64::from(crate::marian::MAX_REPETITION_PENALTY))
+        {
+            return Err(MarianError::config(
+                "repetition_penalty",
+                format!(
+                    "= {repetition_penalty} must be a number above 0 and at most {}",
+                    crate::marian::MAX_REPETITION_PENALTY
+                ),
+            ));
+        }
         let forced_eos_token_id = fields.id_opt("forced_eos_token_id")?;
         if let Some(id) = forced_eos_token_id {
             check_id("forced_eos_token_id", id, model.vocab_size)?;
@@ -409,6 +424,10 @@ impl GenerationConfig {
             num_return_sequences: fields
                 .size_opt("num_return_sequences", 1, LIMITS.num_beams)?
                 .unwrap_or(1),
+            no_repeat_ngram_size: fields
+                .size_opt("no_repeat_ngram_size", 0, positions)?
+                .unwrap_or(0),
+            repetition_penalty: repetition_penalty as f32,
         })
     }
 }
@@ -623,7 +642,12 @@ mod tests {
         }
         for (field, value) in [
             ("do_sample", json!(true)),
-            ("no_repeat_ngram_size", json!(3)),
+            ("encoder_no_repeat_ngram_size", json!(3)),
+            ("no_repeat_ngram_size", json!(-1)),
+            ("no_repeat_ngram_size", json!(100_000)),
+            ("repetition_penalty", json!(0.0)),
+            ("repetition_penalty", json!(-1.5)),
+            ("repetition_penalty", json!("high")),
             ("bad_words_ids", json!([[1, 2]])),
             ("early_stopping", json!("sometimes")),
         ] {
@@ -633,6 +657,24 @@ mod tests {
             let err = format!("{:#}", GenerationConfig::from_json(&c, &model).unwrap_err());
             assert!(err.contains(field), "{err}");
         }
+    }
+
+    #[test]
+    fn repetition_guards_load_from_generation_config() {
+        let mut c = opus_config();
+        c["no_repeat_ngram_size"] = json!(3);
+        c["repetition_penalty"] = json!(1.2);
+        let model = MarianConfig::from_json(&c).unwrap();
+        let g = GenerationConfig::from_json(&c, &model).unwrap();
+        assert_eq!(g.no_repeat_ngram_size, 3);
+        assert_eq!(g.repetition_penalty, 1.2);
+        let d = crate::marian::DecodeOptions::from_generation(&g);
+        assert_eq!((d.no_repeat_ngram_size, d.repetition_penalty), (3, 1.2));
+        let plain = GenerationConfig::from_json(&opus_config(), &model).unwrap();
+        assert_eq!(
+            (plain.no_repeat_ngram_size, plain.repetition_penalty),
+            (0, 1.0)
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod weights;
 
 pub use config::{Activation, EarlyStopping, GenerationConfig, MarianConfig, LIMITS};
 pub use error::MarianError;
-pub use generate::{generate, DecodeOptions, Hypothesis, MAX_LENGTH_RATIO};
+pub use generate::{generate, DecodeOptions, Hypothesis, MAX_LENGTH_RATIO, MAX_REPETITION_PENALTY};
 pub use model::{Decoder, Encoded, KernelChoice, MarianModel, ModelOptions, MAX_THREADS};
 pub use score::score;
 pub use weights::{weights_file, WEIGHT_FILES};

@@ -3,13 +3,16 @@
 //!
 //! Keys, in order: `doc` (string, the input name or "-"), `paragraph` and `sentence` (0-based
 //! integers), `kind` ("title", "heading", "paragraph" or "list_item"), `fr`, `en` (strings), `score` (always
-//! a finite float: non-finite scores are clamped, see `finite_score`). Every line has every key
+//! a finite float: non-finite scores are clamped, see `finite_score`), `flags` (a list of
+//! names: "repeat", "length_ratio", "length_limit"; empty when none). Every line has every key
 //! with the same type, which `datasets` needs to build one schema.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+
+use crate::flags::Flags;
 
 use super::{
     finite_score, for_each_sentence, BilingualDocument, DocumentWriter, ParagraphKind, Sink,
@@ -30,6 +33,7 @@ struct Record<'a> {
     /// serde_json writes an f32 in its shortest form and always with a fraction or exponent
     /// ("1.0", "0.25"), so the column is inferred as float on every line.
     score: f32,
+    flags: Flags,
 }
 
 impl JsonlWriter {
@@ -51,6 +55,7 @@ impl DocumentWriter for JsonlWriter {
                 fr: &sentence.fr,
                 en: &sentence.en,
                 score: finite_score(sentence.score),
+                flags: sentence.flags,
             };
             serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::from)?;
             out.write_all(b"\n")

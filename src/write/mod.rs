@@ -14,6 +14,7 @@ mod text;
 mod tmx;
 mod tsv;
 
+pub use moses::one_line as single_line;
 pub use tsv::escape_field as escape_tsv_field;
 
 use std::fmt;

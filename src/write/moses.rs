@@ -67,7 +67,7 @@ fn with_suffix(prefix: &Path, lang: &str) -> PathBuf {
 /// Replaces every character that some tool treats as a line break (Python's `splitlines` is the
 /// widest: also VT, FF, FS, GS, RS, NEL, LS, PS), and tabs, with a space, so a sentence is
 /// exactly one line in every reader and the two files stay aligned.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| match c {
             '\n' | '\r' | '\t' | '\u{B}' | '\u{C}' | '\u{1C}' | '\u{1D}' | '\u{1E}' | '\u{85}'

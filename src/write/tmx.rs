@@ -66,6 +66,13 @@ impl TmxWriter {
                 r#"      <prop type="x-score">{:?}</prop>"#,
                 finite_score(sentence.score)
             )?;
+            if !sentence.flags.is_empty() {
+                writeln!(
+                    out,
+                    r#"      <prop type="x-flags">{}</prop>"#,
+                    sentence.flags.text()
+                )?;
+            }
             writeln!(
                 out,
                 r#"      <tuv xml:lang="{src}"><seg>{}</seg></tuv>"#,

@@ -1,8 +1,9 @@
-//! Tab-separated values: header `doc paragraph sentence fr en score`, one row per sentence.
+//! Tab-separated values: header `doc paragraph sentence fr en score flags`, one row per
+//! sentence (`flags`: comma-separated names such as `repeat,length_limit`, empty when none).
 //!
 //! `doc` is the document name as given ("-" for stdin); `paragraph` and `sentence` are 0-based
 //! indices. Backslash, tab, newline and CR inside fields are written as `\\`, `\t`, `\n`, `\r`,
-//! so every row is one line with exactly six fields.
+//! so every row is one line with exactly seven fields.
 
 use std::io::Write;
 
@@ -25,7 +26,7 @@ impl TsvWriter {
 
     fn write_header(&mut self) -> std::io::Result<()> {
         if !self.header_written {
-            writeln!(self.out, "doc\tparagraph\tsentence\tfr\ten\tscore")?;
+            writeln!(self.out, "doc\tparagraph\tsentence\tfr\ten\tscore\tflags")?;
             self.header_written = true;
         }
         Ok(())
@@ -42,11 +43,12 @@ impl DocumentWriter for TsvWriter {
         for_each_sentence(doc, |p, s, _kind, sentence| {
             writeln!(
                 out,
-                "{name}\t{p}\t{s}\t{}\t{}\t{:?}",
+                "{name}\t{p}\t{s}\t{}\t{}\t{:?}\t{}",
                 escape_field(&sentence.fr),
                 escape_field(&sentence.en),
                 // Debug prints a float as a float ("1.0", not "1"), as in JSONL.
-                finite_score(sentence.score)
+                finite_score(sentence.score),
+                sentence.flags.text()
             )
         })
         .with_context(|| format!("writing TSV to {describe}"))

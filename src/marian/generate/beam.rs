@@ -96,7 +96,7 @@ pub(super) fn search(
                 for (b, beam) in sources[source].running.iter().enumerate() {
                     let r = slot * nb + b;
                     processor
-                        .row(&logits[r * vocab..(r + 1) * vocab], rules)
+                        .row(&logits[r * vocab..(r + 1) * vocab], rules, &beam.tokens)
                         .map_err(|e| with_source(e, source))?
                         .push_candidates(b, beam.score, &mut top);
                 }

@@ -38,7 +38,7 @@ pub(super) fn search(
             .map(|(row, &source)| {
                 let rules = processor.rules(outputs[source].ids.len(), limits[source]);
                 let logits = &logits[row * vocab..(row + 1) * vocab];
-                Ok(processor.row(logits, rules)?.argmax())
+                Ok(processor.row(logits, rules, &outputs[source].ids)?.argmax())
             })
             .collect();
         let mut keep = Vec::with_capacity(active.len());

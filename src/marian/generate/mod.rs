@@ -10,12 +10,12 @@ mod greedy;
 mod options;
 mod processors;
 
-pub use options::{DecodeOptions, MAX_LENGTH_RATIO};
+pub use options::{DecodeOptions, MAX_LENGTH_RATIO, MAX_REPETITION_PENALTY};
 
 use super::error::Result;
 use super::kernels::Kernels;
 use super::model::MarianModel;
-use processors::Processor;
+use processors::{Processor, Space};
 
 /// One output of the search: generated ids (without the decoder start token, with the final
 /// EOS when one was generated) and score = sum of log-probs / len(ids)^length_penalty.
@@ -46,6 +46,12 @@ pub fn generate(
     let processor = Processor {
         options,
         eos: model.config().eos_token_id,
+        start: model.config().decoder_start_token_id,
+        space: if options.num_beams == 1 {
+            Space::Logits
+        } else {
+            Space::LogProbs
+        },
         isa: Kernels::detect().float,
     };
     model.run(|| {

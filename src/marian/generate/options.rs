@@ -7,6 +7,9 @@ use crate::marian::error::{MarianError, Result};
 /// Largest `max_length_ratio` accepted: beyond it the relative limit never binds anyway.
 pub const MAX_LENGTH_RATIO: f32 = 1000.0;
 
+/// Largest `repetition_penalty` accepted: beyond it every seen token is as good as banned.
+pub const MAX_REPETITION_PENALTY: f32 = 1000.0;
+
 /// Decoding options. Build them from the checkpoint with [`DecodeOptions::from_generation`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeOptions {
@@ -31,6 +34,12 @@ pub struct DecodeOptions {
     pub forced_eos_token_id: Option<u32>,
     /// Whether log-probabilities are normalised again after the processors.
     pub renormalize_logits: bool,
+    /// Never generate an n-gram of this size twice in one output (0: off), as transformers'
+    /// `no_repeat_ngram_size`.
+    pub no_repeat_ngram_size: usize,
+    /// Divides positive and multiplies negative scores of tokens already in the output
+    /// (1.0: off; above 1 discourages repetition), as transformers' `repetition_penalty`.
+    pub repetition_penalty: f32,
 }
 
 impl DecodeOptions {
@@ -50,6 +59,8 @@ impl DecodeOptions {
             bad_words_ids: g.bad_words_ids.clone(),
             forced_eos_token_id: g.forced_eos_token_id,
             renormalize_logits: g.renormalize_logits,
+            no_repeat_ngram_size: g.no_repeat_ngram_size,
+            repetition_penalty: g.repetition_penalty,
         }
     }
 
@@ -115,6 +126,40 @@ impl DecodeOptions {
                 "length_penalty",
                 self.length_penalty,
                 "must be a finite number",
+            ));
+        }
+        range(
+            "no_repeat_ngram_size",
+            self.no_repeat_ngram_size,
+            0,
+            positions,
+            ": the model's positions",
+        )?;
+        if !(self.repetition_penalty.is_finite()
+            && self.repetition_penalty > 0.0
+            && self.repetition_penalty <= MAX_REPETITION_PENALTY)
+        {
+            return Err(MarianError::option(
+                "repetition_penalty",
+                self.repetition_penalty,
+                format!("must be a number above 0 and at most {MAX_REPETITION_PENALTY} (1 is off)"),
+            ));
+        }
+        range(
+            "no_repeat_ngram_size",
+            self.no_repeat_ngram_size,
+            0,
+            positions,
+            ": the model's positions",
+        )?;
+        if !(self.repetition_penalty.is_finite()
+            && self.repetition_penalty > 0.0
+            && self.repetition_penalty <= MAX_REPETITION_PENALTY)
+        {
+            return Err(MarianError::option(
+                "repetition_penalty",
+                self.repetition_penalty,
+                format!("must be a number above 0 and at most {MAX_REPETITION_PENALTY} (1 is off)"),
             ));
         }
         if let Some(ratio) = self.max_length_ratio {
@@ -205,6 +250,22 @@ mod tests {
             ("max_new_tokens", Box::new(|o| o.max_new_tokens = 0)),
             ("min_new_tokens", Box::new(|o| o.min_new_tokens = 600)),
             ("length_penalty", Box::new(|o| o.length_penalty = f32::NAN)),
+            (
+                "repetition_penalty",
+                Box::new(|o| o.repetition_penalty = 0.0),
+            ),
+            (
+                "repetition_penalty",
+                Box::new(|o| o.repetition_penalty = f32::INFINITY),
+            ),
+            (
+                "repetition_penalty",
+                Box::new(|o| o.repetition_penalty = -1.2),
+            ),
+            (
+                "no_repeat_ngram_size",
+                Box::new(|o| o.no_repeat_ngram_size = 513),
+            ),
             ("bad_words_ids", Box::new(|o| o.bad_words_ids = vec![59514])),
             (
                 "forced_eos_token_id",
