@@ -279,7 +279,7 @@ impl CorpusWriter {
                     escape_tsv_field(&row.id.text()),
                     escape_tsv_field(&row.source),
                     escape_tsv_field(target),
-                    finite(score),
+                    crate::write::finite_score(score),
                     flags.text()
                 );
                 self.files.write(0, line.as_bytes())
@@ -294,7 +294,7 @@ impl CorpusWriter {
                     object.insert("id".into(), json!(row.id.text()));
                 }
                 object.insert("en".into(), json!(target));
-                object.insert("score".into(), json!(finite(score)));
+                object.insert("score".into(), json!(crate::write::finite_score(score)));
                 object.insert("flags".into(), json!(flags));
                 let mut line = serde_json::to_vec(&Value::Object(object))?;
                 line.push(b'\n');
@@ -357,17 +357,6 @@ fn id_fields(id: &RowId, object: &mut Map<String, Value>) {
             object.insert("sentence".into(), json!(sentence));
             object.insert("kind".into(), json!(kind));
         }
-    }
-}
-
-/// Scores are finite in every format (as `translate` writes them).
-fn finite(score: f32) -> f32 {
-    if score.is_nan() || score == f32::NEG_INFINITY {
-        f32::MIN
-    } else if score == f32::INFINITY {
-        f32::MAX
-    } else {
-        score
     }
 }
 

@@ -596,14 +596,7 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn fixture() -> Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/eval/bootstrap.json"
-        );
-        let text = std::fs::read_to_string(path).expect("read bootstrap.json");
-        serde_json::from_str(&text).expect("parse bootstrap.json")
-    }
+    use crate::eval::rng::tests::fixture;
 
     /// A float the fixture writes as its Python repr, which parses back exactly.
     fn exact(value: &Value) -> f64 {

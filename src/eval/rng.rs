@@ -225,11 +225,12 @@ fn generate_state_u64(pool: &[u32; POOL_SIZE]) -> [u64; 4] {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::Value;
 
-    fn fixture() -> Value {
+    /// `tests/fixtures/eval/bootstrap.json` (also read by the bootstrap tests).
+    pub(crate) fn fixture() -> Value {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/eval/bootstrap.json"

@@ -145,23 +145,6 @@ impl DecodeOptions {
                 format!("must be a number above 0 and at most {MAX_REPETITION_PENALTY} (1 is off)"),
             ));
         }
-        range(
-            "no_repeat_ngram_size",
-            self.no_repeat_ngram_size,
-            0,
-            positions,
-            ": the model's positions",
-        )?;
-        if !(self.repetition_penalty.is_finite()
-            && self.repetition_penalty > 0.0
-            && self.repetition_penalty <= MAX_REPETITION_PENALTY)
-        {
-            return Err(MarianError::option(
-                "repetition_penalty",
-                self.repetition_penalty,
-                format!("must be a number above 0 and at most {MAX_REPETITION_PENALTY} (1 is off)"),
-            ));
-        }
         if let Some(ratio) = self.max_length_ratio {
             if !(ratio.is_finite() && ratio > 0.0 && ratio <= MAX_LENGTH_RATIO) {
                 return Err(MarianError::option(
