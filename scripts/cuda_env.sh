@@ -58,7 +58,7 @@ traduire_cuda_env() {
     if [ ! -e "$libdir/libcuda.so" ] && [ ! -e "$libdir/stubs/libcuda.so" ]; then
         mkdir -p "$libdir/stubs"
         local driver
-        driver="$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}')"
+        driver="$(ldconfig -p 2>/dev/null | awk '/libcuda\.so\.1 /{print $NF; exit}' || true)"
         if [ -n "$driver" ]; then
             ln -s "$driver" "$libdir/stubs/libcuda.so"
         else
