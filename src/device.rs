@@ -91,8 +91,12 @@ impl DeviceSpec {
         };
         opened.map_err(|e| DeviceError::Open {
             device: self.describe(),
+            // The first line only: with RUST_BACKTRACE set, candle appends a backtrace.
             reason: e
                 .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
                 .split_whitespace()
                 .collect::<Vec<_>>()
                 .join(" "),
