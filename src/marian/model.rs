@@ -349,7 +349,7 @@ impl MarianModel {
         let state = self.run(|| -> Result<DecoderState> {
             Ok(match (&self.engine, &encoded.0) {
                 (Engine::Cpu(cpu), EncodedInner::Cpu(e)) => DecoderState::Cpu {
-                    cache: Box::new(cpu.start_decoding(e, group)?),
+                    cache: Box::new(cpu.start_decoding(e, group, capacity)?),
                     work: Box::default(),
                 },
                 (Engine::Generic(g), EncodedInner::Generic(e)) => {

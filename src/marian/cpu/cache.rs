@@ -6,16 +6,17 @@
 //! descends from. Beam search reorders rows by rewriting these small index lists, and dropping
 //! finished sources only shortens them: keys and values are written once and never copied
 //! (the copy-and-gather a reorder would otherwise cost grows with every step).
+//!
+//! Blocks follow each other in one buffer per layer (see [`super::pages`]), sized for the
+//! batch's step limit when decoding starts: a step allocates nothing.
 
+use super::pages::Pages;
 use crate::marian::error::{MarianError, Result};
 
-/// Keys and values of one decoder layer.
-#[derive(Default)]
+/// Keys and values of one decoder layer, block after block (`block_starts` of the cache).
 pub(crate) struct LayerHistory {
-    /// Per step: `rows_t × d_model` keys.
-    pub(crate) keys: Vec<Vec<f32>>,
-    /// Per step: `rows_t × d_model` values.
-    pub(crate) values: Vec<Vec<f32>>,
+    pub(crate) keys: Pages,
+    pub(crate) values: Pages,
 }
 
 /// Decoding state of one batch.
@@ -26,11 +27,14 @@ pub(crate) struct DecoderCache {
     pub(crate) sources: Vec<u32>,
     /// Per layer: self-attention history.
     pub(crate) layers: Vec<LayerHistory>,
+    /// Where the block of step `t` starts in every layer's history (elements), and after the
+    /// last one, where the next block goes: `steps + 1` entries.
+    pub(crate) block_starts: Vec<usize>,
     /// Per step: for each current row, its row in that step's blocks.
     pub(crate) origins: Vec<Vec<u32>>,
     /// Per layer: cross-attention keys and values of every encoded source,
     /// `sources × src_len × 2·d_model` (keys then values in each row).
-    pub(crate) cross: Vec<Vec<f32>>,
+    pub(crate) cross: Vec<Pages>,
     /// Padded source length of the encoded batch.
     pub(crate) src_len: usize,
     /// Valid length of each encoded source.
@@ -46,6 +50,26 @@ impl DecoderCache {
     /// Steps decoded so far.
     pub(crate) fn steps(&self) -> usize {
         self.origins.len()
+    }
+
+    /// Makes room in every layer's history for a block of `len` more elements, moving the
+    /// history to buffers twice as large when a caller decodes past the limit it started with.
+    pub(crate) fn reserve_block(&mut self, len: usize) -> Result<()> {
+        let used = *self.block_starts.last().unwrap_or(&0);
+        let needed = used.checked_add(len).ok_or_else(|| {
+            MarianError::Input(format!("decoder history of {used} + {len} values"))
+        })?;
+        for layer in &mut self.layers {
+            if needed > layer.keys.len() {
+                let capacity = needed.max(layer.keys.len().saturating_mul(2));
+                for buffer in [&mut layer.keys, &mut layer.values] {
+                    let mut grown = Pages::zeroed(capacity, "decoder history")?;
+                    grown.as_mut_slice()[..used].copy_from_slice(&buffer.as_slice()[..used]);
+                    *buffer = grown;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Row `r` of the new state is row `parents[r]` of the old one.
@@ -83,5 +107,58 @@ impl DecoderCache {
         }
         self.sources = keep.iter().map(|&s| self.sources[s as usize]).collect();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache(history: usize) -> DecoderCache {
+        DecoderCache {
+            group: 1,
+            sources: vec![0, 1],
+            layers: (0..2)
+                .map(|_| LayerHistory {
+                    keys: Pages::zeroed(history, "test").unwrap(),
+                    values: Pages::zeroed(history, "test").unwrap(),
+                })
+                .collect(),
+            block_starts: vec![0],
+            origins: Vec::new(),
+            cross: Vec::new(),
+            src_len: 1,
+            src_lens: vec![1, 1],
+        }
+    }
+
+    #[test]
+    fn history_grows_past_its_first_size_and_keeps_what_was_written() {
+        let mut c = cache(8);
+        // Two blocks of 4 fill the first size; the third moves the history.
+        for step in 0..3 {
+            c.reserve_block(4).unwrap();
+            let start = *c.block_starts.last().unwrap();
+            for (l, layer) in c.layers.iter_mut().enumerate() {
+                for i in 0..4 {
+                    let v = (100 * l + 10 * step + i) as f32;
+                    layer.keys.as_mut_slice()[start + i] = v;
+                    layer.values.as_mut_slice()[start + i] = -v;
+                }
+            }
+            c.block_starts.push(start + 4);
+        }
+        assert_eq!(c.layers[0].keys.len(), 16);
+        for (l, layer) in c.layers.iter().enumerate() {
+            for step in 0..3 {
+                for i in 0..4 {
+                    let v = (100 * l + 10 * step + i) as f32;
+                    assert_eq!(layer.keys.as_slice()[4 * step + i], v);
+                    assert_eq!(layer.values.as_slice()[4 * step + i], -v);
+                }
+            }
+        }
+        // Room that cannot be counted is an error, not a panic.
+        assert!(c.reserve_block(usize::MAX).is_err());
     }
 }

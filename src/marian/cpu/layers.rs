@@ -1,7 +1,7 @@
 //! The layers of the CPU engine: dense layers (f32 packed or int8), layer norm, feed-forward.
 
 use crate::marian::config::Activation;
-use crate::marian::error::{try_resize, Result};
+use crate::marian::error::{try_resize, MarianError, Result};
 use crate::marian::kernels::int8::{self, PackedI8, QuantizedRows};
 use crate::marian::kernels::sgemm::{self, PackedF32};
 use crate::marian::kernels::{vector, Kernels};
@@ -129,8 +129,27 @@ impl Linear {
         scratch: &mut Scratch,
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        debug_assert_eq!(x.len(), rows * self.k);
         try_resize(out, rows * self.n, 0.0, "layer outputs")?;
+        self.forward_into(kernels, x, rows, scratch, out)
+    }
+
+    /// `out = x Wᵀ + b` into `out` of exactly `rows × n` elements.
+    pub(crate) fn forward_into(
+        &self,
+        kernels: &Kernels,
+        x: &[f32],
+        rows: usize,
+        scratch: &mut Scratch,
+        out: &mut [f32],
+    ) -> Result<()> {
+        debug_assert_eq!(x.len(), rows * self.k);
+        if out.len() != rows * self.n {
+            return Err(MarianError::Input(format!(
+                "dense layer: {} outputs for {rows} rows of {}",
+                out.len(),
+                self.n
+            )));
+        }
         let bias = self.bias.as_deref();
         match &self.weights {
             Matrix::F32(w) => sgemm::gemm(kernels.float, x, rows, w, bias, out)?,

@@ -8,6 +8,7 @@
 
 mod cache;
 mod layers;
+mod pages;
 
 use rayon::prelude::*;
 
@@ -20,6 +21,7 @@ use crate::marian::weights::Weights;
 pub(crate) use cache::DecoderCache;
 use cache::LayerHistory;
 use layers::{FeedForward, LayerNorm, Linear, Scratch};
+use pages::Pages;
 
 pub(crate) use layers::sinusoidal_positions as sinusoidal_table;
 
@@ -277,36 +279,49 @@ impl CpuModel {
         })
     }
 
-    /// Prepares decoding of an encoded batch with `group` rows per source: the cross-attention
-    /// keys and values of every layer.
+    /// Prepares decoding of an encoded batch with `group` rows per source, for up to
+    /// `capacity` steps (a hint: the history grows past it if needed): the cross-attention
+    /// keys and values of every layer and room for the self-attention history.
     pub(crate) fn start_decoding(
         &self,
         encoded: &CpuEncoded,
         group: usize,
+        capacity: usize,
     ) -> Result<DecoderCache> {
+        let d = self.d_model;
         let rows = encoded.lens.len() * encoded.len;
         let mut scratch = Scratch::default();
         let cross = self
             .decoder
             .iter()
             .map(|layer| {
-                let mut kv = try_vec(0, 0f32, "cross-attention keys")?;
-                layer.cross_kv.forward(
+                let mut kv = Pages::zeroed(rows * 2 * d, "cross-attention keys")?;
+                layer.cross_kv.forward_into(
                     &self.kernels,
                     &encoded.states,
                     rows,
                     &mut scratch,
-                    &mut kv,
+                    kv.as_mut_slice(),
                 )?;
                 Ok(kv)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let history = capacity
+            .saturating_mul(encoded.lens.len() * group)
+            .saturating_mul(d);
+        let layers = (0..self.decoder.len())
+            .map(|_| {
+                Ok(LayerHistory {
+                    keys: Pages::zeroed(history, "decoder history")?,
+                    values: Pages::zeroed(history, "decoder history")?,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(DecoderCache {
             group,
             sources: (0..encoded.lens.len() as u32).collect(),
-            layers: (0..self.decoder.len())
-                .map(|_| LayerHistory::default())
-                .collect(),
+            layers,
+            block_starts: vec![0],
             origins: Vec::new(),
             cross,
             src_len: encoded.len,
@@ -349,24 +364,26 @@ impl CpuModel {
             logits,
         } = work;
         self.embed(tokens, std::iter::repeat(step), x)?;
+        cache.reserve_block(rows * d)?;
         cache.origins.push((0..rows as u32).collect());
+        let block = *cache.block_starts.last().unwrap_or(&0);
+        cache.block_starts.push(block + rows * d);
         for (index, layer) in self.decoder.iter().enumerate() {
             // Self-attention over this row's own history.
             layer.self_qkv.forward(k, x, rows, scratch, qkv)?;
-            let mut keys = try_vec(rows * d, 0f32, "decoder keys")?;
-            let mut values = try_vec(rows * d, 0f32, "decoder values")?;
+            let past = &mut cache.layers[index];
+            let keys = &mut past.keys.as_mut_slice()[block..block + rows * d];
+            let values = &mut past.values.as_mut_slice()[block..block + rows * d];
             for r in 0..rows {
                 keys[r * d..(r + 1) * d].copy_from_slice(&qkv[r * 3 * d + d..r * 3 * d + 2 * d]);
                 values[r * d..(r + 1) * d]
                     .copy_from_slice(&qkv[r * 3 * d + 2 * d..(r + 1) * 3 * d]);
             }
-            let past = &mut cache.layers[index];
-            past.keys.push(keys);
-            past.values.push(values);
             attn.resize(rows * d, 0.0);
             let history = History {
-                keys: &past.keys,
-                values: &past.values,
+                keys: past.keys.as_slice(),
+                values: past.values.as_slice(),
+                block_starts: &cache.block_starts,
                 origins: &cache.origins,
             };
             attention::single_query_history(
@@ -383,7 +400,7 @@ impl CpuModel {
 
             // Cross-attention: the beams of a source share its keys and values.
             layer.cross_q.forward(k, x, rows, scratch, qkv)?;
-            let cross = &cache.cross[index];
+            let cross = cache.cross[index].as_slice();
             let kv = KeysValues {
                 k: cross,
                 v: &cross[d..],

@@ -35,10 +35,13 @@ pub struct KeysValues<'a> {
 /// ancestor. Beam search reorders rows by rewriting `origins`, never by copying keys.
 #[derive(Clone, Copy)]
 pub struct History<'a> {
-    /// Keys of each step.
-    pub keys: &'a [Vec<f32>],
-    /// Values of each step.
-    pub values: &'a [Vec<f32>],
+    /// Keys of every step, block after block.
+    pub keys: &'a [f32],
+    /// Values of every step, laid out as the keys.
+    pub values: &'a [f32],
+    /// Block `t` is `keys[block_starts[t]..block_starts[t + 1]]` (one entry per step, plus
+    /// one).
+    pub block_starts: &'a [usize],
     /// `origins[t][row]`: the row of block `t` that `row` descends from.
     pub origins: &'a [Vec<u32>],
 }
@@ -186,10 +189,18 @@ pub fn single_query_history(
         q.len()
     );
     let steps = history.origins.len();
+    let starts = history.block_starts;
     ensure_shape!(
         NAME,
-        history.keys.len() == steps && history.values.len() == steps,
-        "{steps} steps of origins, {} of keys, {} of values",
+        starts.len() == steps + 1,
+        "{steps} steps of origins, {} block starts",
+        starts.len()
+    );
+    let end = starts[steps];
+    ensure_shape!(
+        NAME,
+        end <= history.keys.len() && end <= history.values.len(),
+        "blocks end at {end}, past {} keys or {} values",
         history.keys.len(),
         history.values.len()
     );
@@ -200,12 +211,14 @@ pub fn single_query_history(
             "step {t} has origins for {} rows, not {rows}",
             origin.len()
         );
-        let block_rows = history.keys[t].len() / width;
         ensure_shape!(
             NAME,
-            history.values[t].len() / width == block_rows,
-            "step {t}: keys and values differ"
+            starts[t] <= starts[t + 1] && (starts[t + 1] - starts[t]).is_multiple_of(width),
+            "step {t}: block {}..{} is not whole rows of {width}",
+            starts[t],
+            starts[t + 1]
         );
+        let block_rows = (starts[t + 1] - starts[t]) / width;
         ensure_shape!(
             NAME,
             origin[..rows].iter().all(|&o| (o as usize) < block_rows),
@@ -219,10 +232,10 @@ pub fn single_query_history(
             let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
             scratch.keys.clear();
             scratch.values.clear();
-            for t in 0..steps {
-                let at = history.origins[t][row] as usize * width + head * hd;
-                scratch.keys.push(&history.keys[t][at..at + hd]);
-                scratch.values.push(&history.values[t][at..at + hd]);
+            for (&start, origin) in starts.iter().zip(history.origins) {
+                let at = start + origin[row] as usize * width + head * hd;
+                scratch.keys.push(&history.keys[at..at + hd]);
+                scratch.values.push(&history.values[at..at + hd]);
             }
             attend(isa, q, heads.scale, scratch, dst);
         });
@@ -475,16 +488,26 @@ mod tests {
             scale: 0.7,
         };
         let width = 6;
-        // Three steps of two rows; then row 0 descends from row 1 and row 1 from row 0 at
-        // step 0, and both from row 1 at step 1 (beam reordering).
-        let keys: Vec<Vec<f32>> = (0..3).map(|t| data(2 * width, 10 + t)).collect();
-        let values: Vec<Vec<f32>> = (0..3).map(|t| data(2 * width, 20 + t)).collect();
+        // Three steps: three rows at step 0 (a third source, dropped since), then two rows.
+        // Row 0 descends from row 1 and row 1 from row 0 at step 0, and both from row 1 at
+        // step 1 (beam reordering).
+        let block_rows = [3usize, 2, 2];
+        let keys: Vec<Vec<f32>> = (0..3)
+            .map(|t| data(block_rows[t] * width, 10 + t as u64))
+            .collect();
+        let values: Vec<Vec<f32>> = (0..3)
+            .map(|t| data(block_rows[t] * width, 20 + t as u64))
+            .collect();
+        let flat_keys = keys.concat();
+        let flat_values = values.concat();
+        let block_starts = [0, 3 * width, 5 * width, 7 * width];
         let origins = vec![vec![1u32, 0], vec![1, 1], vec![0, 1]];
         let q = data(2 * width, 30);
         let mut out = vec![0f32; 2 * width];
         let history = History {
-            keys: &keys,
-            values: &values,
+            keys: &flat_keys,
+            values: &flat_values,
+            block_starts: &block_starts,
             origins: &origins,
         };
         single_query_history(Isa::Portable, &q, width, history, heads, &mut out).unwrap();
@@ -507,14 +530,31 @@ mod tests {
             single_query_history(isa, &q, width, history, heads, &mut again).unwrap();
             assert_eq!(again, out, "{isa}");
         }
-        // Origins past their block, a short query buffer: errors, not panics.
-        let bad = vec![vec![1u32, 0], vec![1, 7], vec![0, 1]];
+        // Origins past their block, blocks that are not whole rows or end past the buffers,
+        // a short query buffer: errors, not panics.
+        let bad = vec![vec![1u32, 0], vec![1, 2], vec![0, 1]];
         let broken = History {
-            keys: &keys,
-            values: &values,
             origins: &bad,
+            ..history
         };
         assert!(single_query_history(Isa::Portable, &q, width, broken, heads, &mut out).is_err());
+        for starts in [
+            [0, 3 * width, 5 * width - 1, 7 * width],
+            [0, 3 * width, 5 * width, 8 * width],
+        ] {
+            let broken = History {
+                block_starts: &starts,
+                ..history
+            };
+            assert!(
+                single_query_history(Isa::Portable, &q, width, broken, heads, &mut out).is_err()
+            );
+        }
+        let short = History {
+            block_starts: &block_starts[..3],
+            ..history
+        };
+        assert!(single_query_history(Isa::Portable, &q, width, short, heads, &mut out).is_err());
         assert!(
             single_query_history(Isa::Portable, &q[..5], width, history, heads, &mut out).is_err()
         );
