@@ -16,15 +16,16 @@ target position, </s> included (MarianMTModel, float32, eval). Compared with it,
   traduire-int8  target/release/traduire score --dtype int8 --format jsonl
   ct2-float32    ctranslate2.Translator.score_batch, compute_type float32
   ct2-int8       ctranslate2.Translator.score_batch, compute_type int8
-Prints the largest and mean absolute deviation per token, and the int8 error alone (each
-engine's int8 against its own float32). Random weights: the numbers measure arithmetic, not
-translation quality.
+Prints the largest, mean, median, 90th and 99th percentile absolute deviation per token, and
+the int8 error alone (each engine's int8 against its own float32). Random weights: the
+numbers measure arithmetic, not translation quality.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -100,7 +101,14 @@ def deviation(name, got, ref):
         if len(scores) != len(want):
             raise SystemExit(f"{name}: {len(scores)} scores for {len(want)} target tokens")
         diffs += [abs(a - b) for a, b in zip(scores, want)]
-    return {"max": max(diffs), "mean": sum(diffs) / len(diffs), "tokens": len(diffs)}
+    ranked = sorted(diffs)
+
+    def quantile(q):
+        # Nearest rank: the smallest deviation at least a fraction q of the tokens are within.
+        return ranked[min(len(ranked) - 1, max(0, math.ceil(q * len(ranked)) - 1))]
+
+    return {"max": ranked[-1], "mean": sum(diffs) / len(diffs), "p50": quantile(0.5),
+            "p90": quantile(0.9), "p99": quantile(0.99), "tokens": len(diffs)}  # fmt: skip
 
 
 def main():
@@ -133,9 +141,9 @@ def main():
         return
     print(f"{a.model_dir}: {len(pairs)} pairs, {results['ct2-int8']['tokens']} target tokens, "
           "|log-prob - transformers float32| per token")
-    print(f"{'engine':<30} {'max':>9} {'mean':>9}")
+    print(f"{'engine':<30} {'max':>9} {'mean':>9} {'median':>9} {'p90':>9} {'p99':>9}")
     for name, r in results.items():
-        print(f"{name:<30} {r['max']:>9.5f} {r['mean']:>9.5f}")
+        print(f"{name:<30} {r['max']:>9.5f} {r['mean']:>9.5f} {r['p50']:>9.5f} {r['p90']:>9.5f} {r['p99']:>9.5f}")
 
 
 if __name__ == "__main__":
