@@ -53,20 +53,28 @@ impl DecoderCache {
     }
 
     /// Makes room in every layer's history for a block of `len` more elements, moving the
-    /// history to buffers twice as large when a caller decodes past the limit it started with.
+    /// history to buffers twice as large when a caller decodes past the room it has.
     pub(crate) fn reserve_block(&mut self, len: usize) -> Result<()> {
         let used = *self.block_starts.last().unwrap_or(&0);
         let needed = used.checked_add(len).ok_or_else(|| {
             MarianError::Input(format!("decoder history of {used} + {len} values"))
         })?;
+        let current = self.layers.first().map_or(0, |l| l.keys.len());
+        if needed > current {
+            self.grow_history(needed.max(current.saturating_mul(2)))?;
+        }
+        Ok(())
+    }
+
+    /// Gives every layer's history room for `len` elements (`len` at least what is written),
+    /// keeping what is written.
+    pub(crate) fn grow_history(&mut self, len: usize) -> Result<()> {
+        let used = *self.block_starts.last().unwrap_or(&0);
         for layer in &mut self.layers {
-            if needed > layer.keys.len() {
-                let capacity = needed.max(layer.keys.len().saturating_mul(2));
-                for buffer in [&mut layer.keys, &mut layer.values] {
-                    let mut grown = Pages::zeroed(capacity, "decoder history")?;
-                    grown.as_mut_slice()[..used].copy_from_slice(&buffer.as_slice()[..used]);
-                    *buffer = grown;
-                }
+            for buffer in [&mut layer.keys, &mut layer.values] {
+                let mut grown = Pages::zeroed(len, "decoder history")?;
+                grown.as_mut_slice()[..used].copy_from_slice(&buffer.as_slice()[..used]);
+                *buffer = grown;
             }
         }
         Ok(())
@@ -135,6 +143,9 @@ mod tests {
     #[test]
     fn history_grows_past_its_first_size_and_keeps_what_was_written() {
         let mut c = cache(8);
+        // Room that cannot be mapped is an error that leaves the history as it was.
+        assert!(c.grow_history(usize::MAX / 2).is_err());
+        assert_eq!(c.layers[1].values.len(), 8);
         // Two blocks of 4 fill the first size; the third moves the history.
         for step in 0..3 {
             c.reserve_block(4).unwrap();

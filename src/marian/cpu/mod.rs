@@ -306,18 +306,15 @@ impl CpuModel {
                 Ok(kv)
             })
             .collect::<Result<Vec<_>>>()?;
-        let history = capacity
-            .saturating_mul(encoded.lens.len() * group)
-            .saturating_mul(d);
         let layers = (0..self.decoder.len())
             .map(|_| {
                 Ok(LayerHistory {
-                    keys: Pages::zeroed(history, "decoder history")?,
-                    values: Pages::zeroed(history, "decoder history")?,
+                    keys: Pages::zeroed(0, "decoder history")?,
+                    values: Pages::zeroed(0, "decoder history")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(DecoderCache {
+        let mut cache = DecoderCache {
             group,
             sources: (0..encoded.lens.len() as u32).collect(),
             layers,
@@ -326,7 +323,18 @@ impl CpuModel {
             cross,
             src_len: encoded.len,
             src_lens: encoded.lens.clone(),
-        })
+        };
+        // Room for every step up front, so that no step moves the history. Pages are only
+        // backed once written, but the system may refuse to map that much at once (strict
+        // overcommit, large beams × batch × length limits): then the history starts empty and
+        // grows as steps need it, failing only when the memory is really not there.
+        let history = capacity
+            .saturating_mul(encoded.lens.len() * group)
+            .saturating_mul(d);
+        if cache.grow_history(history).is_err() {
+            cache.grow_history(0)?;
+        }
+        Ok(cache)
     }
 
     /// One decoder step: `tokens` holds the last token of each current row. Leaves the
