@@ -18,8 +18,15 @@ BIN=${1:-$ROOT/target/debug/traduire}
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null || ! command -v sbatch >/dev/null; then
     echo "slurm test: installing Debian's Slurm" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq slurmctld slurmd slurm-client >/dev/null
+    command -v apt-get >/dev/null ||
+        { echo "slurm test: Slurm (slurmctld, slurmd, sbatch) is missing and there is no apt-get to install it" >&2; exit 1; }
+    apt-get update -qq >/dev/null ||
+        { echo "slurm test: apt-get update failed (are Debian's package mirrors reachable, and are we root?)" >&2; exit 1; }
+    apt-get install -y -qq slurmctld slurmd slurm-client >/dev/null ||
+        { echo "slurm test: apt-get install slurmctld slurmd slurm-client failed" >&2; exit 1; }
+    for cmd in slurmctld slurmd sbatch squeue scontrol sinfo; do
+        command -v "$cmd" >/dev/null || { echo "slurm test: $cmd still missing after installing Debian's Slurm" >&2; exit 1; }
+    done
 fi
 
 WORK=$(mktemp -d /tmp/traduire-slurm.XXXXXX)
