@@ -98,6 +98,8 @@ mod tests {
                 source_tokens: 3,
                 target_tokens: 2,
                 flags: Flags::NONE,
+                alternatives: Vec::new(),
+                alignment: None,
             })
             .collect();
         let joined = BilingualDocument::join("a.txt", &doc, translations).unwrap();

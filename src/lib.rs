@@ -14,6 +14,7 @@ pub mod flags;
 pub mod input;
 pub mod long_sentence;
 pub mod marian;
+pub mod markup;
 pub mod scoring;
 pub mod segment;
 pub mod source;

@@ -2,6 +2,7 @@
 //! length-sorted batches, generation and detokenisation, with results in input order.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +28,44 @@ pub struct Translation {
     /// Signs that the translation may be broken (a loop, a length out of proportion, the
     /// length limit reached).
     pub flags: Flags,
+    /// The other hypotheses of the n-best list, best first, when more than one sequence
+    /// was asked for (`DecodeOptions::num_return_sequences`); empty otherwise.
+    pub alternatives: Vec<String>,
+    /// Which source token each target token came from, when
+    /// [`TranslatorOptions::alignments`] is set.
+    pub alignment: Option<Alignment>,
+}
+
+/// The model's word alignment of one translated sentence: its last decoder layer's
+/// cross-attention, head 0 (what Marian's guided-alignment training supervises), made hard.
+///
+/// Tokens are SentencePiece tokens, numbered from 0 without `</s>`; for a sentence translated
+/// in parts, the parts' tokens are numbered on, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Alignment {
+    /// Byte range of each source token in the source sentence as given. A token that covers
+    /// no text of its own (the normalizer inserted it) has an empty range at its position.
+    pub source: Vec<Range<usize>>,
+    /// Byte range of each target token in [`Translation::text`] (empty for tokens that
+    /// print nothing).
+    pub target: Vec<Range<usize>>,
+    /// (source token, target token) pairs, sorted by target token: every target token is
+    /// aligned to exactly one source token, the one its row of attention weighs most.
+    pub pairs: Vec<(usize, usize)>,
+}
+
+impl Alignment {
+    /// Marian's `--alignment hard` text: `"0-0 1-2 ..."`, source-target pairs.
+    pub fn to_pharaoh(&self) -> String {
+        let mut out = String::new();
+        for (i, (s, t)) in self.pairs.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(&format!("{s}-{t}"));
+        }
+        out
+    }
 }
 
 /// What the translator reports while it works; the caller decides how to show it.
@@ -61,6 +100,8 @@ pub struct TranslatorOptions {
     pub batch: BatchLimits,
     /// Sentences with more source tokens than this are split at clause boundaries.
     pub max_sentence_tokens: usize,
+    /// Also compute each translation's [`Alignment`] (one teacher-forced pass per batch).
+    pub alignments: bool,
 }
 
 /// A loaded model and tokenizer, ready to translate sentences.
@@ -174,17 +215,16 @@ impl Translator {
         }
         let mut parts_left: Vec<usize> = parts.iter().map(Vec::len).collect();
         let lengths: Vec<usize> = units.iter().map(|u| u.ids.len()).collect();
-        let mut outputs: Vec<Option<Hypothesis>> = vec![None; units.len()];
+        let mut outputs: Vec<Option<Vec<Hypothesis>>> = vec![None; units.len()];
         for batch in plan_batches(&lengths, options.batch)? {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| units[i].ids.clone()).collect();
             let hypotheses = generate(&self.model, &sources, &options.decode)?;
             let mut finished = 0;
             for (&unit, hyps) in batch.iter().zip(hypotheses) {
-                let best = hyps
-                    .into_iter()
-                    .next()
-                    .context("the search returned no hypothesis")?;
-                outputs[unit] = Some(best);
+                if hyps.is_empty() {
+                    bail!("the search returned no hypothesis");
+                }
+                outputs[unit] = Some(hyps);
                 let sentence = units[unit].sentence;
                 parts_left[sentence] -= 1;
                 if parts_left[sentence] > 0 {
@@ -203,25 +243,33 @@ impl Translator {
         Ok(())
     }
 
-    /// The translation of a sentence from the outputs of its parts (taken out of `outputs`).
+    /// The translation of a sentence from the outputs of its parts (taken out of `outputs`):
+    /// the parts' best hypotheses joined, and the n-best alternatives joined rank by rank (a
+    /// part with fewer hypotheses gives its last one).
     fn join_parts(
         &self,
         units: &[Unit],
         parts: &[usize],
-        outputs: &mut [Option<Hypothesis>],
+        outputs: &mut [Option<Vec<Hypothesis>>],
     ) -> Result<Translation> {
         let eos = self.model.config().eos_token_id;
         let without_eos = |ids: &[u32]| ids.strip_suffix(&[eos]).map_or(ids.len(), <[u32]>::len);
+        let mut nbest: Vec<Vec<Hypothesis>> = Vec::with_capacity(parts.len());
+        for &u in parts {
+            nbest.push(
+                outputs[u]
+                    .take()
+                    .context("a batch left a sentence untranslated")?,
+            );
+        }
         let mut texts = Vec::with_capacity(parts.len());
         let mut score = 0f32;
         let mut flags = Flags::NONE;
         let (mut source_tokens, mut target_tokens) = (0, 0);
         // Token counts without the end tokens, for the length-ratio flag.
         let (mut source_words, mut target_words) = (0, 0);
-        for &u in parts {
-            let hypothesis = outputs[u]
-                .take()
-                .context("a batch left a sentence untranslated")?;
+        for (&u, hyps) in parts.iter().zip(&nbest) {
+            let hypothesis = &hyps[0];
             let ids = &hypothesis.ids;
             texts.push(self.tokenizer.decode(ids)?);
             score += hypothesis.score;
@@ -235,17 +283,24 @@ impl Translator {
         if length_ratio_out_of_range(source_words, target_words) {
             flags = flags.with(Flag::LengthRatio);
         }
+        let ranks = nbest.iter().map(Vec::len).max().unwrap_or(1);
+        let mut alternatives = Vec::with_capacity(ranks.saturating_sub(1));
+        for rank in 1..ranks {
+            let mut pieces = Vec::with_capacity(parts.len());
+            for hyps in &nbest {
+                let hypothesis = &hyps[rank.min(hyps.len() - 1)];
+                pieces.push(self.tokenizer.decode(&hypothesis.ids)?);
+            }
+            alternatives.push(join_texts(&pieces));
+        }
         Ok(Translation {
-            text: texts
-                .iter()
-                .map(|p| p.trim())
-                .filter(|p| !p.is_empty())
-                .collect::<Vec<_>>()
-                .join(" "),
+            text: join_texts(&texts),
             score: score / parts.len().max(1) as f32,
             source_tokens,
             target_tokens,
             flags,
+            alternatives,
+            alignment: None,
         })
     }
 
@@ -285,4 +340,15 @@ impl Translator {
         }
         Ok(units)
     }
+}
+
+/// The texts of a sentence's parts as one text: trimmed, empty parts dropped, one space
+/// between parts.
+fn join_texts(parts: &[String]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

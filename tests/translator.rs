@@ -23,6 +23,7 @@ fn options(translator: &Translator, max_sentence_tokens: usize) -> TranslatorOpt
             max_sentences: 3,
         },
         max_sentence_tokens,
+        alignments: false,
     }
 }
 

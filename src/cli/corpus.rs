@@ -183,6 +183,7 @@ fn run_corpus(args: CorpusRunArgs) -> Result<()> {
         decode: args.decode.apply(translator.default_decode_options()),
         batch: args.decode.batch(runtime.device),
         max_sentence_tokens: args.decode.max_sentence_tokens as usize,
+        alignments: false,
     };
     translator.validate(&options)?;
     let context = corpus::context(&corpus::model_identity(&dir)?, &runtime, &options);

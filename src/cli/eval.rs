@@ -325,6 +325,7 @@ fn translate(
         decode: decode.apply(translator.default_decode_options()),
         batch: decode.batch(runtime.device),
         max_sentence_tokens: decode.max_sentence_tokens as usize,
+        alignments: false,
     };
     translator.validate(&options)?;
     let sentences: Vec<&str> = source

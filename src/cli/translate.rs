@@ -129,6 +129,7 @@ fn load(
         decode: args.decode.apply(translator.default_decode_options()),
         batch: args.decode.batch(model_options.device),
         max_sentence_tokens: args.decode.max_sentence_tokens as usize,
+        alignments: false,
     };
     translator.validate(&options)?;
     Ok((translator, options))
