@@ -43,6 +43,10 @@ pub struct TranslateArgs {
     /// Replace invalid UTF-8 bytes with U+FFFD instead of failing.
     #[arg(long)]
     pub lossy: bool,
+    /// Add the model's word alignment to each sentence (`-f jsonl` and `-f tsv`): Marian's
+    /// hard alignment, source-target pairs of SentencePiece token indices ("0-0 1-2 ...").
+    #[arg(long)]
+    pub alignments: bool,
     /// No progress bar and no warnings on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -55,6 +59,12 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     let model_options = args.model.runtime.options()?;
     args.decode.check()?;
     args.model.check()?;
+    if args.alignments && !matches!(args.format, FormatArg::Jsonl | FormatArg::Tsv) {
+        anyhow::bail!(
+            "--alignments is written by -f jsonl and -f tsv only, not by -f {}",
+            Format::from(args.format)
+        );
+    }
     let inputs = expand_inputs(&args.inputs)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
     let format: Format = args.format.into();
@@ -64,6 +74,7 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     };
     let writer_options = WriterOptions {
         columns: text_columns(&args),
+        alignments: args.alignments,
         ..WriterOptions::default()
     };
     let mut writer = open_writer(format, output, &writer_options)?;
@@ -129,7 +140,7 @@ fn load(
         decode: args.decode.apply(translator.default_decode_options()),
         batch: args.decode.batch(model_options.device),
         max_sentence_tokens: args.decode.max_sentence_tokens as usize,
-        alignments: false,
+        alignments: args.alignments,
     };
     translator.validate(&options)?;
     Ok((translator, options))

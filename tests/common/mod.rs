@@ -42,7 +42,12 @@ pub const TOKENIZER_FILES: [&str; 4] = [
 ];
 
 /// Files of `tests/fixtures/marian/<name>/` that are test data, not part of the checkpoint.
-const REFERENCE_FILES: [&str; 3] = ["reference.json", "score.json", "guards.json"];
+const REFERENCE_FILES: [&str; 4] = [
+    "reference.json",
+    "score.json",
+    "guards.json",
+    "alignment.json",
+];
 
 /// The reference data folder of a tiny checkpoint: `tests/fixtures/marian/<name>/`.
 pub fn reference_dir(name: &str) -> PathBuf {
