@@ -58,8 +58,12 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDER = OUT_DIR / "copy"
 D_MODEL, LAYERS, HEADS, FFN = 64, 2, 4, 256
 MAX_POS = 256
-MAX_LEN = 96  # longest training sequence, </s> included
-STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 6000
+MAX_LEN = 200  # longest training sequence, </s> included: traduire's default sentence limit
+# A curriculum: sequences up to SHORT tokens first (copying is learnt fast there), then up to
+# MAX_LEN, so that a sentence of any length traduire sends in one piece is copied.
+SHORT = 96
+STEPS = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+SHORT_STEPS = STEPS * 3 // 5
 BATCH = 48
 LR = 2e-3
 ALIGN_WEIGHT = 1.0
@@ -96,8 +100,8 @@ def corpus_sentences(tok):
     return out
 
 
-def random_sequence(vocab, specials, rng):
-    n = rng.choice([rng.randint(1, 12), rng.randint(1, 40), rng.randint(1, MAX_LEN - 1)])
+def random_sequence(vocab, specials, rng, max_len=MAX_LEN):
+    n = rng.choice([rng.randint(1, 12), rng.randint(1, 40), rng.randint(1, max_len - 1)])
     ids = []
     while len(ids) < n:
         t = rng.randrange(vocab)
@@ -132,8 +136,13 @@ def train(model, tok, pad):
     model.train()
     started = time.time()
     for step in range(STEPS):
-        examples = [rng.choice(data) if rng.random() < 0.5 else random_sequence(vocab, specials, rng)
-                    for _ in range(BATCH)]
+        short = step < SHORT_STEPS
+        max_len = SHORT if short else MAX_LEN
+        pool = [e for e in data if len(e) <= max_len] if short else data
+        # Long batches cost more: fewer rows, about the same tokens per step.
+        rows = BATCH if short else BATCH // 2
+        examples = [rng.choice(pool) if rng.random() < 0.5 else random_sequence(vocab, specials, rng, max_len)
+                    for _ in range(rows)]
         ids, mask, dec, labels = make_batch(examples, pad)
         out = model(input_ids=ids, attention_mask=mask, decoder_input_ids=dec, labels=labels,
                     output_attentions=True)
@@ -183,7 +192,10 @@ def main():
     cfg_json = opus_style_config(vocab, pad, D_MODEL, LAYERS, LAYERS, HEADS, FFN, "swish", MAX_POS)
     cfg_json["_name_or_path"] = "traduire-copy-fixture"
     cfg_json["dropout"] = 0.0
+    # Generation may not run past the positions: max_length is the model's positions.
+    cfg_json["max_length"] = MAX_POS
     gen_json = opus_style_generation_config(pad)
+    gen_json["max_length"] = MAX_POS
     model = MarianMTModel._from_config(marian_config_from(cfg_json), attn_implementation=ATTN_IMPL)
     seconds = train(model, tok, pad)
 
@@ -205,12 +217,14 @@ def main():
     rng = random.Random(99)
     held_out = [tok(s).input_ids for s in HELD_OUT]
     randoms = [random_sequence(vocab, {0, 1, pad}, rng) for _ in range(40)]
+    # The longest sequences it must copy.
+    randoms += [random_sequence(vocab, {0, 1, pad}, rng, MAX_LEN)[: MAX_LEN - 1] + [0] for _ in range(4)]
     report = {
         "description": "copy model trained by scripts/train_copy_model.py: copies its input; head 0 of the "
                        "last decoder layer trained toward the identity alignment",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "settings": {"d_model": D_MODEL, "layers": LAYERS, "heads": HEADS, "ffn": FFN, "steps": STEPS,
-                     "batch": BATCH, "lr": LR, "align_weight": ALIGN_WEIGHT, "max_len": MAX_LEN,
+                     "short_steps": SHORT_STEPS, "short_len": SHORT, "batch": BATCH, "lr": LR, "align_weight": ALIGN_WEIGHT, "max_len": MAX_LEN,
                      "train_seconds": round(seconds, 1)},
         "held_out_sentences": HELD_OUT,
         "held_out": check(saved, tok, pad, held_out),
