@@ -13,9 +13,23 @@ pub mod hub_server;
 
 use std::path::{Path, PathBuf};
 
-/// The crate root.
-pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+/// The crate root: `TRADUIRE_TEST_ROOT` when set (a prebuilt test executable run elsewhere,
+/// e.g. from the GPU bundle of `scripts/gpu_bundle.sh`, reads its fixtures there), else the
+/// source folder the tests were built from.
+pub fn root() -> PathBuf {
+    match std::env::var_os("TRADUIRE_TEST_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
+/// Where assembled fixture folders go: `TRADUIRE_TEST_SCRATCH` when set, else cargo's scratch
+/// folder for integration tests.
+fn scratch() -> PathBuf {
+    match std::env::var_os("TRADUIRE_TEST_SCRATCH") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+    }
 }
 
 /// `tests/fixtures/`.
@@ -106,7 +120,7 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Copies `files` into `$CARGO_TARGET_TMPDIR/fixtures/<label>-<content hash>/` unless that
+/// Copies `files` into `<scratch>/fixtures/<label>-<content hash>/` unless that
 /// folder already exists. The content hash keeps a folder from going stale when a fixture
 /// changes; building in a temp folder and renaming keeps parallel test binaries from seeing a
 /// half-built one.
@@ -126,7 +140,7 @@ fn assemble(label: &str, files: &[PathBuf]) -> PathBuf {
         }
         contents.push((file.file_name().unwrap().to_owned(), data));
     }
-    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    let parent = scratch().join("fixtures");
     let dest = parent.join(format!("{label}-{hash:016x}"));
     if dest.is_dir() {
         return dest;
