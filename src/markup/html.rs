@@ -267,7 +267,7 @@ impl Html {
                 &projection.target,
                 &projection.placed,
                 &mut escape_text,
-                &mut |element, open, out| match &element.data {
+                &mut |placed, open, out| match &placed.element.data {
                     Piece::Paired { tag, end } => {
                         if open {
                             out.push_str(&self.tag_text(*tag, &english));

@@ -181,7 +181,12 @@ impl Markdown {
                             let at_start = out.is_empty();
                             escape(text, out, at_start)
                         },
-                        &mut |element, open, out| match &element.data {
+                        &mut |placed, open, out| match &placed.element.data {
+                            // Emphasis left with no word is dropped: `****` alone would
+                            // read as a thematic break.
+                            Piece::Span { open: o, .. }
+                                if placed.range.is_empty()
+                                    && o.chars().all(|c| matches!(c, '*' | '_' | '~')) => {}
                             Piece::Span { open: o, close } => {
                                 out.push_str(if open { o } else { close })
                             }
@@ -577,21 +582,6 @@ fn escape(text: &str, out: &mut String, at_start: bool) {
         }
         out.push(c);
     }
-}
-
-/// True when `text` looks like Markdown: front matter, an ATX heading, a fenced code block,
-/// or a link in its first lines.
-pub fn looks_like_markdown(text: &str) -> bool {
-    let head: Vec<&str> = text.lines().take(40).collect();
-    if head.first().is_some_and(|l| l.trim_end() == "---") {
-        return true;
-    }
-    head.iter().any(|line| {
-        let l = line.trim_start();
-        (l.starts_with('#') && l.trim_start_matches('#').starts_with(' '))
-            || l.starts_with("```")
-            || (l.contains("](") && l.contains('['))
-    })
 }
 
 #[cfg(test)]

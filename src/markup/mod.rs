@@ -88,7 +88,9 @@ impl InputFormat {
             .find(|f| f.extensions().contains(&extension.as_str()))
     }
 
-    /// The format `text` looks like, else plain text.
+    /// The format `text` looks like, else plain text. Only strong signs count (a `WEBVTT`
+    /// header, an SRT cue, an HTML doctype or opening tag): plain text that merely looks like
+    /// Markdown (a `#` heading) stays plain text, read as it always was.
     pub fn sniff(text: &str) -> InputFormat {
         if subtitles::looks_like_vtt(text) {
             InputFormat::Vtt
@@ -96,8 +98,6 @@ impl InputFormat {
             InputFormat::Srt
         } else if html::looks_like_html(text) {
             InputFormat::Html
-        } else if markdown::looks_like_markdown(text) {
-            InputFormat::Markdown
         } else {
             InputFormat::Text
         }
@@ -266,6 +266,40 @@ fn check_count(blocks: &[Block], translations: &[Translation]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The server shares parsed documents between threads.
+    #[test]
+    fn markup_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Markup>();
+    }
+
+    #[test]
+    fn formats_by_extension_and_by_content() {
+        let by = |name: &str| InputFormat::from_path(Path::new(name));
+        assert_eq!(by("a.HTML"), Some(InputFormat::Html));
+        assert_eq!(by("a.xhtml"), Some(InputFormat::Html));
+        assert_eq!(by("b.md"), Some(InputFormat::Markdown));
+        assert_eq!(by("b.markdown"), Some(InputFormat::Markdown));
+        assert_eq!(by("c.srt"), Some(InputFormat::Srt));
+        assert_eq!(by("c.vtt"), Some(InputFormat::Vtt));
+        assert_eq!(by("d.txt"), Some(InputFormat::Text));
+        assert_eq!(by("e"), None);
+        assert_eq!(InputFormat::sniff("<!DOCTYPE html><p>x"), InputFormat::Html);
+        assert_eq!(
+            InputFormat::sniff("WEBVTT\n\n00:01.000 --> 00:02.000\nx"),
+            InputFormat::Vtt
+        );
+        assert_eq!(
+            InputFormat::sniff("1\n00:00:01,000 --> 00:00:02,000\nx"),
+            InputFormat::Srt
+        );
+        assert_eq!(
+            InputFormat::sniff("# Titre\n\nTexte [lien](u)."),
+            InputFormat::Text
+        );
+        assert_eq!(InputFormat::sniff("Le 1er mai."), InputFormat::Text);
+    }
     use crate::flags::Flags;
 
     fn translation(text: &str) -> Translation {

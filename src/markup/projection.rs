@@ -592,13 +592,13 @@ fn monotone_blocks(labels: &[usize], children: usize) -> Vec<Range<usize>> {
 }
 
 /// Writes `target` with the placed elements' markup around their words: text goes through
-/// `escape`, and `markup(element, opening)` writes an element's start (`true`) or end
+/// `escape`, and `markup(placed, opening)` writes an element's start (`true`) or end
 /// (`false`); a void element is written once, as its start.
 pub fn weave<T>(
     target: &str,
     placed: &[Placed<'_, T>],
     escape: &mut dyn FnMut(&str, &mut String),
-    markup: &mut dyn FnMut(&Element<T>, bool, &mut String),
+    markup: &mut dyn FnMut(&Placed<'_, T>, bool, &mut String),
 ) -> String {
     let mut out = String::with_capacity(target.len() * 2);
     let mut cursor = 0;
@@ -613,13 +613,13 @@ fn weave_into<T>(
     cursor: &mut usize,
     out: &mut String,
     escape: &mut dyn FnMut(&str, &mut String),
-    markup: &mut dyn FnMut(&Element<T>, bool, &mut String),
+    markup: &mut dyn FnMut(&Placed<'_, T>, bool, &mut String),
 ) {
     for node in placed {
         let start = node.range.start.max(*cursor).min(target.len());
         escape(target.get(*cursor..start).unwrap_or(""), out);
         *cursor = start;
-        markup(node.element, true, out);
+        markup(node, true, out);
         if node.element.void {
             continue;
         }
@@ -627,7 +627,7 @@ fn weave_into<T>(
         let end = node.range.end.max(*cursor).min(target.len());
         escape(target.get(*cursor..end).unwrap_or(""), out);
         *cursor = end;
-        markup(node.element, false, out);
+        markup(node, false, out);
     }
 }
 
@@ -683,10 +683,10 @@ mod tests {
             &projection.target,
             &projection.placed,
             &mut |text, out| out.push_str(text),
-            &mut |element, open, out| match (element.void, open) {
-                (true, _) => out.push_str(&format!("<{}/>", element.data)),
-                (false, true) => out.push_str(&format!("<{}>", element.data)),
-                (false, false) => out.push_str(&format!("</{}>", element.data)),
+            &mut |placed, open, out| match (placed.element.void, open) {
+                (true, _) => out.push_str(&format!("<{}/>", placed.element.data)),
+                (false, true) => out.push_str(&format!("<{}>", placed.element.data)),
+                (false, false) => out.push_str(&format!("</{}>", placed.element.data)),
             },
         )
     }
