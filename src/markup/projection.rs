@@ -884,6 +884,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::reversed_empty_ranges)] // reversed ranges are the point
     fn bogus_alignments_never_panic() {
         let fr = "un deux";
         let en = "one two";
