@@ -283,7 +283,7 @@ def write_folder(folder, spec, cfg_json, gen_json, model):
 def full_folder(folder, into):
     """A complete model folder in `into`: the checkpoint's files plus the shared tokenizer."""
     for f in folder.iterdir():
-        if f.suffix in (".json", ".safetensors", ".bin") and not f.name.startswith(("reference", "score", "guards")):
+        if f.suffix in (".json", ".safetensors", ".bin") and not f.name.startswith(("reference", "score", "guards", "alignment", "copy")):
             shutil.copyfile(f, Path(into) / f.name)
     for f in TOKENIZER_FILES:
         shutil.copyfile(TOK_DIR / f, Path(into) / f)

@@ -18,6 +18,8 @@ pub struct BilingualSentence {
     pub score: f32,
     /// Signs that the translation may be broken.
     pub flags: Flags,
+    /// The model's hard alignment in Marian's format (`"0-0 1-2"`), when it was asked for.
+    pub alignment: Option<String>,
 }
 
 /// One paragraph (or title, heading, list item) of a translated document.
@@ -68,6 +70,7 @@ impl BilingualDocument {
                         en: translation.text,
                         score: translation.score,
                         flags: translation.flags,
+                        alignment: translation.alignment.as_ref().map(|a| a.to_pharaoh()),
                     })
                     .collect(),
             })

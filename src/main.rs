@@ -84,6 +84,11 @@ mod tests {
             "--model",
             "--repeat",
             "--force-length",
+            "--architecture",
+            "--sweep-batches",
+            "--sweep-threads",
+            "--sweep-sentences",
+            "--sweep-dtypes",
         ]);
         let value = prop_oneof![
             any::<i64>().prop_map(|n| n.to_string()),
@@ -154,7 +159,12 @@ mod tests {
                 }
                 Command::Bench(b) => {
                     let _ = b.runtime.options();
-                    prop_assert!(b.force_length.is_none_or(|r| r > 0.0 && r <= 100.0));
+                    let ratio_ok = |f: cli::bench::ForceLength| match f {
+                        cli::bench::ForceLength::Ratio(r) => r > 0.0 && r <= 100.0,
+                        cli::bench::ForceLength::Off => true,
+                    };
+                    prop_assert!(b.force_length.is_none_or(ratio_ok));
+                    prop_assert!(b.sweep_batches.iter().all(|&n| n >= 1));
                     prop_assert!(b.repeat >= 1);
                 }
                 Command::Segment(_) | Command::Score(_) | Command::Corpus(_) | Command::Eval(_) => {}

@@ -10,7 +10,10 @@ use anyhow::{bail, Context, Result};
 use crate::batching::{plan_batches, BatchLimits};
 use crate::flags::{length_ratio_out_of_range, output_flags, Flag, Flags};
 use crate::long_sentence::split_long_sentence;
-use crate::marian::{generate, DecodeOptions, Hypothesis, MarianModel, ModelOptions};
+use crate::marian::{
+    generate, generate_aligned, hard_alignment, DecodeOptions, Hypothesis, MarianModel,
+    ModelOptions,
+};
 use crate::tokenizer::MarianTokenizer;
 
 /// One translated sentence.
@@ -114,6 +117,8 @@ pub struct Translator {
 struct Unit {
     sentence: usize,
     ids: Vec<u32>,
+    /// With alignments: the byte range of each token but `</s>` in the sentence.
+    spans: Vec<Range<usize>>,
 }
 
 impl Translator {
@@ -208,7 +213,12 @@ impl Translator {
             occurrences[slot].push(index);
         }
 
-        let units = self.make_units(&unique, options.max_sentence_tokens, on_event)?;
+        let units = self.make_units(
+            &unique,
+            options.max_sentence_tokens,
+            options.alignments,
+            on_event,
+        )?;
         let mut parts: Vec<Vec<usize>> = vec![Vec::new(); unique.len()];
         for (u, unit) in units.iter().enumerate() {
             parts[unit.sentence].push(u);
@@ -218,7 +228,11 @@ impl Translator {
         let mut outputs: Vec<Option<Vec<Hypothesis>>> = vec![None; units.len()];
         for batch in plan_batches(&lengths, options.batch)? {
             let sources: Vec<Vec<u32>> = batch.iter().map(|&i| units[i].ids.clone()).collect();
-            let hypotheses = generate(&self.model, &sources, &options.decode)?;
+            let hypotheses = if options.alignments {
+                generate_aligned(&self.model, &sources, &options.decode)?
+            } else {
+                generate(&self.model, &sources, &options.decode)?
+            };
             let mut finished = 0;
             for (&unit, hyps) in batch.iter().zip(hypotheses) {
                 if hyps.is_empty() {
@@ -230,7 +244,8 @@ impl Translator {
                 if parts_left[sentence] > 0 {
                     continue;
                 }
-                let translation = self.join_parts(&units, &parts[sentence], &mut outputs)?;
+                let translation =
+                    self.join_parts(&units, &parts[sentence], &mut outputs, options.alignments)?;
                 finished += occurrences[sentence].len();
                 for &index in &occurrences[sentence] {
                     on_done(index, translation.clone())?;
@@ -251,6 +266,7 @@ impl Translator {
         units: &[Unit],
         parts: &[usize],
         outputs: &mut [Option<Vec<Hypothesis>>],
+        alignments: bool,
     ) -> Result<Translation> {
         let eos = self.model.config().eos_token_id;
         let without_eos = |ids: &[u32]| ids.strip_suffix(&[eos]).map_or(ids.len(), <[u32]>::len);
@@ -263,6 +279,7 @@ impl Translator {
             );
         }
         let mut texts = Vec::with_capacity(parts.len());
+        let mut target_spans = Vec::with_capacity(parts.len());
         let mut score = 0f32;
         let mut flags = Flags::NONE;
         let (mut source_tokens, mut target_tokens) = (0, 0);
@@ -271,7 +288,13 @@ impl Translator {
         for (&u, hyps) in parts.iter().zip(&nbest) {
             let hypothesis = &hyps[0];
             let ids = &hypothesis.ids;
-            texts.push(self.tokenizer.decode(ids)?);
+            if alignments {
+                let (text, spans) = self.tokenizer.decode_with_spans(ids)?;
+                texts.push(text);
+                target_spans.push(spans);
+            } else {
+                texts.push(self.tokenizer.decode(ids)?);
+            }
             score += hypothesis.score;
             let generated = &ids[..without_eos(ids)];
             flags = flags.union(output_flags(generated, hypothesis.length_limited));
@@ -293,6 +316,11 @@ impl Translator {
             }
             alternatives.push(join_texts(&pieces));
         }
+        let alignment = alignments.then(|| {
+            let hypotheses: Vec<&Hypothesis> = nbest.iter().map(|h| &h[0]).collect();
+            let units: Vec<&Unit> = parts.iter().map(|&u| &units[u]).collect();
+            join_alignments(&units, &hypotheses, &texts, &target_spans, eos)
+        });
         Ok(Translation {
             text: join_texts(&texts),
             score: score / parts.len().max(1) as f32,
@@ -300,7 +328,7 @@ impl Translator {
             target_tokens,
             flags,
             alternatives,
-            alignment: None,
+            alignment,
         })
     }
 
@@ -308,15 +336,33 @@ impl Translator {
         &self,
         unique: &[&str],
         limit: usize,
+        alignments: bool,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<Unit>> {
+        // Ids, and with alignments the token spans shifted by `offset`.
+        let encode = |text: &str, offset: usize| -> Result<(Vec<u32>, Vec<Range<usize>>)> {
+            if alignments {
+                let (ids, spans) = self.tokenizer.encode_with_spans(text)?;
+                let spans = spans
+                    .into_iter()
+                    .map(|s| s.start + offset..s.end + offset)
+                    .collect();
+                Ok((ids, spans))
+            } else {
+                Ok((self.tokenizer.encode(text)?, Vec::new()))
+            }
+        };
         let positions = self.model.config().max_position_embeddings;
         let limit = limit.clamp(2, positions);
         let mut units = Vec::with_capacity(unique.len());
         for (sentence, &text) in unique.iter().enumerate() {
-            let ids = self.tokenizer.encode(text)?;
+            let (ids, spans) = encode(text, 0)?;
             if ids.len() <= limit {
-                units.push(Unit { sentence, ids });
+                units.push(Unit {
+                    sentence,
+                    ids,
+                    spans,
+                });
                 continue;
             }
             let mut count =
@@ -329,13 +375,17 @@ impl Translator {
                 parts: parts.len(),
             });
             for range in parts {
-                let ids = self.tokenizer.encode(&text[range])?;
+                let (ids, spans) = encode(&text[range.clone()], range.start)?;
                 // A single character can still exceed a tiny limit; never drop text, but never
                 // exceed the model's positions either.
                 if ids.len() > positions {
                     bail!("a piece of a long sentence still has {} tokens", ids.len());
                 }
-                units.push(Unit { sentence, ids });
+                units.push(Unit {
+                    sentence,
+                    ids,
+                    spans,
+                });
             }
         }
         Ok(units)
@@ -351,4 +401,54 @@ fn join_texts(parts: &[String]) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One sentence's alignment from its parts: the parts' tokens numbered on, and their target
+/// spans moved to where [`join_texts`] puts each part's text.
+fn join_alignments(
+    units: &[&Unit],
+    hypotheses: &[&Hypothesis],
+    texts: &[String],
+    target_spans: &[Vec<Range<usize>>],
+    eos: u32,
+) -> Alignment {
+    let mut alignment = Alignment::default();
+    let mut at = 0usize; // where the next part's text starts in the joined text
+    let mut written = false;
+    for (((unit, hypothesis), text), spans) in
+        units.iter().zip(hypotheses).zip(texts).zip(target_spans)
+    {
+        let ids = &hypothesis.ids;
+        let tokens = if ids.last() == Some(&eos) {
+            ids.len() - 1
+        } else {
+            ids.len()
+        };
+        let (source_base, target_base) = (alignment.source.len(), alignment.target.len());
+        alignment.source.extend(unit.spans.iter().cloned());
+        let trimmed = text.trim();
+        let lead = text.len() - text.trim_start().len();
+        if !trimmed.is_empty() && written {
+            at += 1;
+        }
+        let inside = lead..lead + trimmed.len();
+        alignment
+            .target
+            .extend(spans[..tokens.min(spans.len())].iter().map(|span| {
+                let start = span.start.clamp(inside.start, inside.end) - lead + at;
+                let end = span.end.clamp(inside.start, inside.end) - lead + at;
+                start..end
+            }));
+        let rows = &hypothesis.attention[..tokens.min(hypothesis.attention.len())];
+        alignment.pairs.extend(
+            hard_alignment(rows)
+                .into_iter()
+                .map(|(s, t)| (s + source_base, t + target_base)),
+        );
+        if !trimmed.is_empty() {
+            at += trimmed.len();
+            written = true;
+        }
+    }
+    alignment
 }

@@ -161,6 +161,68 @@ fn tsv_matches_the_segmentation() {
     }
 }
 
+/// `--alignments` adds Marian's hard alignment to every JSONL record and TSV row, leaves the
+/// translations unchanged, does not depend on the batch, and is refused by the formats that
+/// cannot carry it before any model is loaded.
+#[test]
+fn alignments_in_jsonl_and_tsv() {
+    let plain = translate_files(&["-f", "jsonl", "--beams", "1", SEED]);
+    assert_success(&plain);
+    let pharaoh = regex::Regex::new(r"^(\d+-\d+( \d+-\d+)*)?$").unwrap();
+    let out = translate_files(&["-f", "jsonl", "--beams", "1", "--alignments", SEED]);
+    assert_success(&out);
+    for batch in ["1", "7"] {
+        let batched = translate_files(&[
+            "-f",
+            "jsonl",
+            "--beams",
+            "1",
+            "--alignments",
+            "--max-batch-sentences",
+            batch,
+            SEED,
+        ]);
+        assert_success(&batched);
+        assert_eq!(out.stdout, batched.stdout, "alignments depend on the batch");
+    }
+    let records = jsonl_records(&stdout(&out));
+    let without = jsonl_records(&stdout(&plain));
+    assert_eq!(records.len(), without.len());
+    let mut pairs = 0;
+    for (with, without) in records.iter().zip(&without) {
+        let alignment = with["alignment"].as_str().expect("an alignment string");
+        assert!(pharaoh.is_match(alignment), "{alignment:?}");
+        pairs += alignment.split_whitespace().count();
+        let mut stripped = with.clone();
+        stripped.as_object_mut().unwrap().remove("alignment");
+        assert_eq!(&stripped, without, "alignments change the translation");
+    }
+    assert!(pairs > records.len(), "{pairs} pairs");
+
+    let tsv = translate_files(&["-f", "tsv", "--alignments", SEED]);
+    assert_success(&tsv);
+    let text = stdout(&tsv);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("doc\tparagraph\tsentence\tfr\ten\tscore\tflags\talignment")
+    );
+    for line in lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 8, "{line}");
+        assert!(pharaoh.is_match(fields[7]), "{line}");
+    }
+
+    for format in ["text", "markdown", "html", "tmx"] {
+        let out = translate(&["-f", format, "--alignments"], b"Oui.");
+        let err = assert_failure(&out);
+        assert!(
+            err.contains("--alignments") && err.contains(format),
+            "{err}"
+        );
+    }
+}
+
 /// The `(lang, segment text)` pairs of each `<tu>`, plus the header's `srclang`.
 #[test]
 fn tmx_parses_and_matches_the_segmentation() {

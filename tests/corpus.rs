@@ -773,3 +773,125 @@ fn full_and_read_only_disks_are_clear_errors_and_keep_the_store() {
         "every translation came from the store"
     );
 }
+
+/// `--alignments` (TSV and JSONL): every row gains Marian's hard alignment; the store keeps
+/// it, so a second run is served from the store with the same bytes; a store made without
+/// alignments is translated again rather than giving rows without one; shards with
+/// alignments merge into the one-shard bytes and cannot be merged with shards without them;
+/// moses refuses the option before any work.
+#[test]
+fn alignments_are_stored_resumed_and_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    write_lines(&input, &lines(61));
+    let pharaoh = regex::Regex::new(r"^(\d+-\d+( \d+-\d+)*)?$").unwrap();
+    let cache = dir.path().join("shared.sqlite");
+    let run_to = |out: &Path, format: &str, extra: &[&str]| {
+        let mut cmd = corpus();
+        cmd.args([
+            path(&input),
+            "-f",
+            format,
+            "-o",
+            path(out),
+            "--window",
+            "20",
+        ])
+        .args(["--cache", path(&cache)])
+        .args(extra);
+        ok(&mut cmd);
+        std::fs::read(out).unwrap()
+    };
+    // First without alignments (fills the store), then with: the stored rows lack one, so
+    // only the repeats within the run itself come from the store, as in the first run.
+    let st = dir.path().join("stats.json");
+    let plain = run_to(
+        &dir.path().join("plain.tsv"),
+        "tsv",
+        &["--stats", path(&st)],
+    );
+    let repeats = stats(&st)["cache_hits"].clone();
+    let aligned = run_to(
+        &dir.path().join("aligned.tsv"),
+        "tsv",
+        &["--alignments", "--stats", path(&st)],
+    );
+    assert_eq!(
+        stats(&st)["cache_hits"],
+        repeats,
+        "rows without alignments reused"
+    );
+    assert_eq!(stats(&st)["translated"], stats_translated_all(&input));
+    let again = run_to(
+        &dir.path().join("again.tsv"),
+        "tsv",
+        &["--alignments", "--stats", path(&st)],
+    );
+    assert_eq!(stats(&st)["translated"], 0, "served from the store");
+    assert_eq!(again, aligned, "served from the store, the same bytes");
+    let plain = String::from_utf8(plain).unwrap();
+    let aligned = String::from_utf8(aligned).unwrap();
+    assert_eq!(
+        aligned.lines().next(),
+        Some("id\tfr\ten\tscore\tflags\talignment")
+    );
+    for (with, without) in aligned.lines().zip(plain.lines()).skip(1) {
+        let (rest, alignment) = with.rsplit_once('\t').unwrap();
+        assert_eq!(rest, without, "alignments change the rows");
+        assert!(pharaoh.is_match(alignment), "{with}");
+    }
+    let jsonl = run_to(
+        &dir.path().join("aligned.jsonl"),
+        "jsonl",
+        &["--alignments"],
+    );
+    for line in String::from_utf8(jsonl).unwrap().lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert!(
+            pharaoh.is_match(record["alignment"].as_str().unwrap()),
+            "{line}"
+        );
+    }
+
+    // Shards with alignments merge into the one-shard bytes; not with shards without.
+    let shard = |i: usize, extra: &[&str]| {
+        let out = dir.path().join(format!("shard-{i}{}.tsv", extra.len()));
+        let mut cmd = corpus();
+        cmd.args([path(&input), "-f", "tsv", "-o", path(&out)])
+            .args(["--shard", &format!("{i}/2")])
+            .args(extra);
+        ok(&mut cmd);
+        out
+    };
+    let shards = [shard(0, &["--alignments"]), shard(1, &["--alignments"])];
+    let merged = dir.path().join("merged.tsv");
+    let mut cmd = traduire();
+    cmd.args(["corpus", "merge", "-o", path(&merged)])
+        .args(shards.iter().map(|s| path(s)));
+    ok(&mut cmd);
+    assert_eq!(std::fs::read_to_string(&merged).unwrap(), aligned);
+    let mixed = [shards[0].clone(), shard(1, &[])];
+    let mut cmd = traduire();
+    cmd.args(["corpus", "merge", "-o", path(&dir.path().join("bad.tsv"))])
+        .args(mixed.iter().map(|s| path(s)));
+    let err = assert_failure(&run(&mut cmd, b""));
+    assert!(err.contains("formats differ"), "{err}");
+
+    let mut cmd = corpus();
+    cmd.args([
+        path(&input),
+        "-o",
+        path(&dir.path().join("m")),
+        "--alignments",
+    ]);
+    let err = assert_failure(&run(&mut cmd, b""));
+    assert!(err.contains("moses"), "{err}");
+}
+
+/// The distinct non-empty lines of `input`: what a run with an empty store translates.
+fn stats_translated_all(input: &Path) -> Value {
+    let text = std::fs::read_to_string(input).unwrap();
+    let distinct: std::collections::HashSet<&str> =
+        text.lines().filter(|l| !l.is_empty()).collect();
+    Value::from(distinct.len())
+}

@@ -172,6 +172,7 @@ fn document() -> impl Strategy<Value = BilingualDocument> {
                 en,
                 score,
                 flags: Flags::from_bits(bits),
+                alignment: None,
             }
         });
     let paragraph = (kind(), prop::collection::vec(sentence, 0..4))

@@ -106,6 +106,61 @@ fn parity_with_transformers_separate_vocabs() {
     check_parity("tokenizer_separate", 50);
 }
 
+/// Checks the spans of `encode_with_spans` and `decode_with_spans` on every recorded case:
+/// the same ids and text as `encode` / `decode`, one span per token, in order, on character
+/// boundaries, trimmed, and (decoded) together covering every visible character of the text.
+#[test]
+fn token_spans_cover_the_text_in_order() {
+    let dir = fixture_dir("tokenizer");
+    let tokenizer = MarianTokenizer::from_dir(&dir).unwrap();
+    let mut checked = 0;
+    for case in load_cases(&dir) {
+        let text = &case.text;
+        let (ids, spans) = tokenizer.encode_with_spans(text).unwrap();
+        assert_eq!(ids, case.source_ids, "{text:?}");
+        assert_eq!(spans.len(), ids.len() - 1, "{text:?}");
+        // Two tokens overlap only where one character became several (a ligature "ﬂ"
+        // normalized to "fl" and split): starts and ends never go back.
+        let (mut start, mut end) = (0, 0);
+        for span in &spans {
+            assert!(
+                span.start >= start && span.end >= end && span.start <= span.end,
+                "{text:?}: {spans:?}"
+            );
+            let part = &text[span.clone()];
+            assert_eq!(part, part.trim(), "{text:?}: {span:?}");
+            (start, end) = (span.start, span.end);
+        }
+        // The text of a word token is the word: "▁Russie" stands for "Russie".
+        for (span, &id) in spans.iter().zip(&ids) {
+            let piece = tokenizer.decode(&[id]).unwrap();
+            let word = &text[span.clone()];
+            if !piece.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric()) {
+                assert_eq!(word, piece, "{text:?}");
+            }
+        }
+
+        let (decoded, spans) = tokenizer.decode_with_spans(&case.target_ids).unwrap();
+        assert_eq!(decoded, case.decoded, "{text:?}");
+        assert_eq!(spans.len(), case.target_ids.len());
+        let mut end = 0;
+        let mut visible = String::new();
+        for span in &spans {
+            assert!(
+                span.start >= end && span.start <= span.end,
+                "{decoded:?}: {spans:?}"
+            );
+            visible.push_str(&decoded[span.clone()]);
+            end = span.end;
+        }
+        let expected: String = decoded.chars().filter(|c| !c.is_whitespace()).collect();
+        let got: String = visible.chars().filter(|c| !c.is_whitespace()).collect();
+        assert_eq!(got, expected, "{text:?}");
+        checked += 1;
+    }
+    assert!(checked >= 300, "{checked} cases");
+}
+
 #[test]
 fn special_ids_and_batch() {
     let tokenizer = MarianTokenizer::from_dir(&fixture_dir("tokenizer")).unwrap();

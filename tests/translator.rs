@@ -87,3 +87,59 @@ fn invalid_options_are_refused_before_translating() {
     }
     assert_eq!(events, 0, "nothing was translated");
 }
+
+/// With alignments, every translation carries one: a span per source token (in the sentence)
+/// and per target token (in the text), and exactly one source token per target token, the
+/// parts of a split sentence numbered on. The translation itself is the same with or without.
+#[test]
+fn alignments_cover_every_token_and_change_nothing_else() {
+    let translator = translator();
+    let sentences = [
+        "Le gouvernement a annoncé mardi une réforme des retraites.",
+        "Oui.",
+        "« Pourquoi pas ? », a-t-il demandé ; puis il est reparti, sans un mot, vers la gare du Nord.",
+        "Le gouvernement a annoncé mardi une réforme des retraites.",
+    ];
+    for max_sentence_tokens in [512, 8] {
+        let mut options = options(&translator, max_sentence_tokens);
+        options.decode.max_new_tokens = 12;
+        let plain = translator
+            .translate(&sentences, &options, &mut |_| {})
+            .unwrap();
+        options.alignments = true;
+        let aligned = translator
+            .translate(&sentences, &options, &mut |_| {})
+            .unwrap();
+        for ((sentence, with), without) in sentences.iter().zip(&aligned).zip(&plain) {
+            assert_eq!(with.text, without.text);
+            assert_eq!(with.score, without.score);
+            assert!(without.alignment.is_none());
+            let alignment = with.alignment.as_ref().expect("an alignment");
+            // Source tokens: every one of the sentence's tokens but the parts' </s>.
+            let parts = with.source_tokens - alignment.source.len();
+            assert!(parts >= 1, "{sentence}");
+            if max_sentence_tokens == 8 && sentence.len() > 40 {
+                assert!(parts > 1, "{sentence}: split");
+            }
+            for span in &alignment.source {
+                assert!(span.end <= sentence.len() && sentence.is_char_boundary(span.start));
+            }
+            for span in &alignment.target {
+                assert!(span.end <= with.text.len() && with.text.is_char_boundary(span.start));
+            }
+            assert!(alignment.target.len() <= with.target_tokens);
+            assert!(alignment.target.len() + parts >= with.target_tokens);
+            assert_eq!(alignment.pairs.len(), alignment.target.len(), "{sentence}");
+            for (t, &(s, target)) in alignment.pairs.iter().enumerate() {
+                assert_eq!(target, t, "{sentence}");
+                assert!(s < alignment.source.len());
+            }
+            assert_eq!(
+                alignment.to_pharaoh().split_whitespace().count(),
+                alignment.pairs.len()
+            );
+        }
+        // A repeated sentence gets the same alignment.
+        assert_eq!(aligned[0].alignment, aligned[3].alignment);
+    }
+}

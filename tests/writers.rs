@@ -17,6 +17,7 @@ fn sentence(fr: &str, en: &str, score: f32) -> BilingualSentence {
         en: en.to_string(),
         score,
         flags: Flags::NONE,
+        alignment: None,
     }
 }
 
@@ -327,6 +328,53 @@ fn jsonl_parses_back_with_consistent_types() {
         assert_eq!(object["score"].as_f64().unwrap() as f32, row.5);
     }
     assert!(jsonl.contains(r#""score":1.0"#));
+}
+
+/// With `alignments`, TSV gains an `alignment` column and JSONL an `alignment` key, holding
+/// each sentence's Marian-style pairs (empty / absent when a sentence has none).
+#[test]
+fn alignments_are_a_column_and_a_key() {
+    let mut aligned = sentence("Le chat dort.", "The cat sleeps.", -0.5);
+    aligned.alignment = Some("0-0 1-1 2-2 3-3".to_string());
+    let unaligned = sentence("Oui.", "Yes.", -0.1);
+    let doc = BilingualDocument {
+        name: "a.txt".into(),
+        paragraphs: vec![BilingualParagraph {
+            kind: ParagraphKind::Paragraph,
+            sentences: vec![aligned, unaligned],
+        }],
+    };
+    let options = WriterOptions {
+        alignments: true,
+        ..WriterOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let read = |format: Format| {
+        let path = dir.path().join(format.name());
+        let mut writer = open_writer(format, Output::File(path.clone()), &options).unwrap();
+        writer.write_document(&doc).unwrap();
+        writer.finish().unwrap();
+        std::fs::read_to_string(path).unwrap()
+    };
+    let tsv = read(Format::Tsv);
+    let lines: Vec<&str> = tsv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "doc\tparagraph\tsentence\tfr\ten\tscore\tflags\talignment"
+    );
+    assert!(lines[1].ends_with("\t\t0-0 1-1 2-2 3-3"), "{tsv}");
+    assert_eq!(lines[2].split('\t').count(), 8, "{tsv}");
+    assert!(lines[2].ends_with("\t\t"), "{tsv}");
+    let jsonl = read(Format::Jsonl);
+    let records: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0]["alignment"], "0-0 1-1 2-2 3-3");
+    assert!(records[1].get("alignment").is_none());
+    // Without the option, nothing changes.
+    let plain = render(Format::Tsv, &WriterOptions::default());
+    assert!(plain.starts_with("doc\tparagraph\tsentence\tfr\ten\tscore\tflags\n"));
 }
 
 #[test]

@@ -107,6 +107,10 @@ pub struct CorpusRunArgs {
     /// Replace invalid UTF-8 bytes with U+FFFD instead of failing.
     #[arg(long)]
     pub lossy: bool,
+    /// Add the model's word alignment to each row (-f tsv and -f jsonl): Marian's hard
+    /// alignment, source-target pairs of SentencePiece token indices ("0-0 1-2 ...").
+    #[arg(long)]
+    pub alignments: bool,
     /// No progress bar, no summary, no warnings.
     #[arg(short, long)]
     pub quiet: bool,
@@ -174,7 +178,7 @@ fn run_corpus(args: CorpusRunArgs) -> Result<()> {
     };
     let inputs = expand(&args.inputs)?;
     let format: CorpusFormat = args.format.into();
-    let mut writer = CorpusWriter::create(format, &out)?;
+    let mut writer = CorpusWriter::create(format, args.alignments, &out)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
 
     let dir = args.model.model_dir(interactive)?;
@@ -183,7 +187,7 @@ fn run_corpus(args: CorpusRunArgs) -> Result<()> {
         decode: args.decode.apply(translator.default_decode_options()),
         batch: args.decode.batch(runtime.device),
         max_sentence_tokens: args.decode.max_sentence_tokens as usize,
-        alignments: false,
+        alignments: args.alignments,
     };
     translator.validate(&options)?;
     let context = corpus::context(&corpus::model_identity(&dir)?, &runtime, &options);
@@ -244,6 +248,7 @@ fn run_corpus(args: CorpusRunArgs) -> Result<()> {
     let manifest = Manifest {
         generator: format!("traduire {}", env!("CARGO_PKG_VERSION")),
         format,
+        alignments: args.alignments,
         shard: [shard.index, shard.count],
         inputs: inputs.iter().map(input_record).collect(),
         mode: match &mode {

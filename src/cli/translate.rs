@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use traduire::input::{expand_inputs, read_bytes, Input, Source};
 use traduire::marian::ModelOptions;
 use traduire::markup::{InputFormat, Markup};
@@ -48,6 +48,10 @@ pub struct TranslateArgs {
     /// Replace invalid UTF-8 bytes with U+FFFD instead of failing.
     #[arg(long)]
     pub lossy: bool,
+    /// Add the model's word alignment to each sentence (`-f jsonl` and `-f tsv`): Marian's
+    /// hard alignment, source-target pairs of SentencePiece token indices ("0-0 1-2 ...").
+    #[arg(long)]
+    pub alignments: bool,
     /// No progress bar and no warnings on stderr.
     #[arg(short, long)]
     pub quiet: bool,
@@ -74,6 +78,14 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     if args.sentences && forced.is_some_and(|f| f != InputFormat::Text) {
         bail!("--sentences reads plain text, one sentence per line: it cannot be used with --input-format {}", forced.map_or("", InputFormat::name));
     }
+    if args.alignments && !matches!(args.format, FormatArg::Jsonl | FormatArg::Tsv) {
+        bail!(
+            "--alignments is written by -f jsonl and -f tsv only, not by -f {}",
+            args.format
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
+        );
+    }
     let inputs = expand_inputs(&args.inputs)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
     let mut destination = match args.format.writer_format() {
@@ -84,6 +96,7 @@ pub fn run(args: TranslateArgs) -> Result<()> {
             };
             let writer_options = WriterOptions {
                 columns: text_columns(&args),
+                alignments: args.alignments,
                 ..WriterOptions::default()
             };
             Destination::Writer(open_writer(format, output, &writer_options)?)
@@ -113,7 +126,8 @@ pub fn run(args: TranslateArgs) -> Result<()> {
             let (translator, options) = translator.as_mut().expect("loaded above");
             // Inline markup is put back through the alignment, when the document is
             // written in its own format.
-            options.alignments = args.format == FormatArg::Same && format.has_inline_markup();
+            options.alignments =
+                args.alignments || (args.format == FormatArg::Same && format.has_inline_markup());
             progress.inc_length(sentences.len() as u64);
             let quiet = args.quiet;
             let name = &input.name;
@@ -219,7 +233,7 @@ fn load(
         decode: args.decode.apply(translator.default_decode_options()),
         batch: args.decode.batch(model_options.device),
         max_sentence_tokens: args.decode.max_sentence_tokens as usize,
-        alignments: false,
+        alignments: args.alignments,
     };
     translator.validate(&options)?;
     Ok((translator, options))

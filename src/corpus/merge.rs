@@ -39,7 +39,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Manifest> {
                 path.display()
             )
         };
-        if m.format != first.format {
+        if m.format != first.format || m.alignments != first.alignments {
             bail!(differs("formats"));
         }
         if m.shard[1] != count {
@@ -118,7 +118,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Manifest> {
             let mut reader = BufReader::new(
                 File::open(file).with_context(|| format!("{}: cannot open", file.display()))?,
             );
-            if format.header().is_some() {
+            if format.header(first.alignments).is_some() {
                 let mut header = Vec::new();
                 reader.read_until(b'\n', &mut header)?;
             }
@@ -126,7 +126,7 @@ pub fn merge(shards: &[PathBuf], out: &Path) -> Result<Manifest> {
         }
         readers.push(opened);
     }
-    let mut writer = PartialFileWriter::create(format, out)?;
+    let mut writer = PartialFileWriter::create(format, first.alignments, out)?;
     let mut line = Vec::new();
     for row in 0..first.total_rows {
         let shard = (row % count as u64) as usize;

@@ -204,6 +204,9 @@ pub fn run(
         );
     }
     translator.validate(&options.translator)?;
+    if writer.alignments() != options.translator.alignments {
+        bail!("the corpus writer and the translator disagree on alignments");
+    }
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut window: Vec<Row> = Vec::with_capacity(options.window.min(1 << 16));
@@ -262,6 +265,10 @@ fn translate_window(
         .filter(|s| !s.is_empty() && seen.insert(*s))
         .collect();
     let mut known: HashMap<String, Stored> = store.lookup(unique.iter().copied())?;
+    // A translation stored without its alignment is translated again when one is needed.
+    if writer.alignments() {
+        known.retain(|_, stored| stored.alignment.is_some());
+    }
     let hits: HashSet<String> = known.keys().cloned().collect();
     let missing: Vec<&str> = unique
         .iter()
@@ -289,6 +296,7 @@ fn translate_window(
                 source_tokens: t.source_tokens as u32,
                 target_tokens: t.target_tokens as u32,
                 flags: t.flags,
+                alignment: t.alignment.as_ref().map(|a| a.to_pharaoh()),
             };
             pending.push((index, stored.clone()));
             made.push((index, stored));
@@ -308,10 +316,10 @@ fn translate_window(
     let mut window_hits = 0;
     for row in window {
         if row.source.is_empty() {
-            writer.write(row, "", 0.0, Flags::NONE)?;
+            writer.write(row, "", 0.0, Flags::NONE, Some(""))?;
         } else {
             let t = &known[&row.source];
-            writer.write(row, &t.target, t.score, t.flags)?;
+            writer.write(row, &t.target, t.score, t.flags, t.alignment.as_deref())?;
             if hits.contains(&row.source) {
                 window_hits += 1;
             }

@@ -20,7 +20,8 @@ use crate::write::{escape_tsv_field, single_line};
 pub enum CorpusFormat {
     /// `OUT.fr` and `OUT.en`, line-aligned.
     Moses,
-    /// `OUT`: header `id fr en score flags`, one row per line.
+    /// `OUT`: header `id fr en score flags` (`alignment` added with alignments), one row per
+    /// line.
     Tsv,
     /// `OUT`: one JSON object per row.
     Jsonl,
@@ -36,8 +37,12 @@ impl CorpusFormat {
     }
 
     /// The TSV header line, written once at the top.
-    pub(crate) fn header(self) -> Option<&'static str> {
-        (self == CorpusFormat::Tsv).then_some("id\tfr\ten\tscore\tflags\n")
+    pub(crate) fn header(self, alignments: bool) -> Option<&'static str> {
+        match (self, alignments) {
+            (CorpusFormat::Tsv, false) => Some("id\tfr\ten\tscore\tflags\n"),
+            (CorpusFormat::Tsv, true) => Some("id\tfr\ten\tscore\tflags\talignment\n"),
+            _ => None,
+        }
     }
 }
 
@@ -55,6 +60,9 @@ pub struct Manifest {
     pub generator: String,
     /// Output format.
     pub format: CorpusFormat,
+    /// Whether each row carries the model's alignment (TSV and JSONL).
+    #[serde(default)]
+    pub alignments: bool,
     /// This output's shard, `[index, count]` (`[0, 1]` for a whole run).
     pub shard: [usize; 2],
     /// The inputs, as given, with their sizes in bytes (0 for stdin).
@@ -220,14 +228,14 @@ pub(crate) struct PartialFileWriter {
 
 impl PartialFileWriter {
     /// Opens the partial files of `out` (a path, or a prefix for Moses).
-    pub(crate) fn create(format: CorpusFormat, out: &Path) -> Result<Self> {
+    pub(crate) fn create(format: CorpusFormat, alignments: bool, out: &Path) -> Result<Self> {
         let files = format
             .files(out)
             .iter()
             .map(|p| PartialFile::create(p))
             .collect::<Result<Vec<_>>>()?;
         let mut writer = Self { files };
-        if let Some(header) = format.header() {
+        if let Some(header) = format.header(alignments) {
             writer.write(0, header.as_bytes())?;
         }
         Ok(writer)
@@ -247,24 +255,43 @@ impl PartialFileWriter {
 /// Writes rows in one of the corpus formats.
 pub struct CorpusWriter {
     format: CorpusFormat,
+    alignments: bool,
     out: PathBuf,
     files: PartialFileWriter,
     rows: u64,
 }
 
 impl CorpusWriter {
-    /// Opens the partial files of `out` (a path, or a prefix for Moses).
-    pub fn create(format: CorpusFormat, out: &Path) -> Result<Self> {
+    /// Opens the partial files of `out` (a path, or a prefix for Moses). With `alignments`
+    /// (TSV and JSONL only), every row gets an `alignment` column or key.
+    pub fn create(format: CorpusFormat, alignments: bool, out: &Path) -> Result<Self> {
+        if alignments && format == CorpusFormat::Moses {
+            bail!("alignments are written in the tsv and jsonl corpus formats, not in moses");
+        }
         Ok(Self {
             format,
+            alignments,
             out: out.to_path_buf(),
-            files: PartialFileWriter::create(format, out)?,
+            files: PartialFileWriter::create(format, alignments, out)?,
             rows: 0,
         })
     }
 
-    /// Writes one row and its translation.
-    pub fn write(&mut self, row: &Row, target: &str, score: f32, flags: Flags) -> Result<()> {
+    /// Whether rows carry alignments.
+    pub fn alignments(&self) -> bool {
+        self.alignments
+    }
+
+    /// Writes one row and its translation (`alignment`: Marian's hard alignment, written when
+    /// the writer has alignments; an empty row has none).
+    pub fn write(
+        &mut self,
+        row: &Row,
+        target: &str,
+        score: f32,
+        flags: Flags,
+        alignment: Option<&str>,
+    ) -> Result<()> {
         self.rows += 1;
         match self.format {
             CorpusFormat::Moses => {
@@ -274,14 +301,19 @@ impl CorpusWriter {
                 self.files.write(1, en.as_bytes())
             }
             CorpusFormat::Tsv => {
-                let line = format!(
-                    "{}\t{}\t{}\t{:?}\t{}\n",
+                let mut line = format!(
+                    "{}\t{}\t{}\t{:?}\t{}",
                     escape_tsv_field(&row.id.text()),
                     escape_tsv_field(&row.source),
                     escape_tsv_field(target),
                     crate::write::finite_score(score),
                     flags.text()
                 );
+                if self.alignments {
+                    line.push('\t');
+                    line.push_str(alignment.unwrap_or(""));
+                }
+                line.push('\n');
                 self.files.write(0, line.as_bytes())
             }
             CorpusFormat::Jsonl => {
@@ -296,6 +328,9 @@ impl CorpusWriter {
                 object.insert("en".into(), json!(target));
                 object.insert("score".into(), json!(crate::write::finite_score(score)));
                 object.insert("flags".into(), json!(flags));
+                if self.alignments {
+                    object.insert("alignment".into(), json!(alignment.unwrap_or("")));
+                }
                 let mut line = serde_json::to_vec(&Value::Object(object))?;
                 line.push(b'\n');
                 self.files.write(0, &line)
@@ -314,6 +349,7 @@ impl CorpusWriter {
         remove_stale(&Manifest::path(&self.out))?;
         manifest.rows = self.rows;
         manifest.format = self.format;
+        manifest.alignments = self.alignments;
         manifest.files = self.files.commit()?;
         write_manifest(&self.out, &manifest)
     }

@@ -27,6 +27,8 @@ pub struct Stored {
     pub target_tokens: u32,
     /// Signs that the translation may be broken.
     pub flags: Flags,
+    /// The model's hard alignment (Marian's `0-0 1-2` text), when it was asked for.
+    pub alignment: Option<String>,
 }
 
 /// An open store, bound to one context (model + options).
@@ -74,12 +76,27 @@ impl Store {
                      source_tokens INTEGER NOT NULL,
                      target_tokens INTEGER NOT NULL,
                      flags INTEGER NOT NULL,
+                     alignment TEXT,
                      PRIMARY KEY (context, source)
                  ) WITHOUT ROWID;",
             )
             .with_context(|| {
                 describe("cannot create its tables (read-only, or not a traduire cache?)")
             })?;
+        // Stores made before alignments existed lack the column: add it (NULL: not known).
+        let has_alignment: bool = connection
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('translations') WHERE name = 'alignment'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .with_context(|| describe("cannot read it"))?
+            > 0;
+        if !has_alignment {
+            connection
+                .execute_batch("ALTER TABLE translations ADD COLUMN alignment TEXT")
+                .with_context(|| describe("cannot add the alignment column (read-only?)"))?;
+        }
         let existing: Option<i64> = connection
             .query_row(
                 "SELECT id FROM contexts WHERE description = ?1",
@@ -142,8 +159,8 @@ impl Store {
         let mut statement = self
             .connection
             .prepare_cached(
-                "SELECT target, score, source_tokens, target_tokens, flags FROM translations
-                 WHERE context = ?1 AND source = ?2",
+                "SELECT target, score, source_tokens, target_tokens, flags, alignment
+                 FROM translations WHERE context = ?1 AND source = ?2",
             )
             .with_context(|| format!("cache {}: cannot read it", self.path.display()))?;
         let mut found = HashMap::new();
@@ -156,6 +173,7 @@ impl Store {
                         source_tokens: row.get(2)?,
                         target_tokens: row.get(3)?,
                         flags: Flags::from_bits(row.get(4)?),
+                        alignment: row.get(5)?,
                     })
                 })
                 .optional()
@@ -184,8 +202,8 @@ impl Store {
             let mut statement = transaction
                 .prepare_cached(
                     "INSERT OR REPLACE INTO translations
-                     (context, source, target, score, source_tokens, target_tokens, flags)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     (context, source, target, score, source_tokens, target_tokens, flags, alignment)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .with_context(write_error.clone())?;
             for (source, stored) in items {
@@ -197,7 +215,8 @@ impl Store {
                         f64::from(stored.score),
                         stored.source_tokens,
                         stored.target_tokens,
-                        stored.flags.bits()
+                        stored.flags.bits(),
+                        stored.alignment
                     ])
                     .with_context(write_error.clone())?;
             }
@@ -218,6 +237,7 @@ mod tests {
             source_tokens: 3,
             target_tokens: 4,
             flags: Flags::NONE.with(crate::flags::Flag::Repeat),
+            alignment: Some("0-0 1-1".into()),
         }
     }
 

@@ -166,9 +166,33 @@ pub const OPUS_MT_FR_EN_CONFIG: &str = r#"{
   "max_length": 512, "renormalize_logits": true
 }"#;
 
+/// The `config.json` of Helsinki-NLP/opus-mt-tc-big-fr-en (Marian's transformer-big from the
+/// Tatoeba Challenge): d_model 1024, 16 heads, ffn 4096, relu, 1024 positions, a vocabulary of
+/// 53,017 whose `</s>` is 43,311 (not 0) and whose pad (the decoder start) is the last id.
+pub const OPUS_MT_TC_BIG_FR_EN_CONFIG: &str = r#"{
+  "activation_function": "relu", "d_model": 1024, "decoder_attention_heads": 16,
+  "decoder_ffn_dim": 4096, "decoder_layers": 6, "decoder_start_token_id": 53016,
+  "decoder_vocab_size": 53017, "encoder_attention_heads": 16, "encoder_ffn_dim": 4096,
+  "encoder_layers": 6, "eos_token_id": 43311, "forced_eos_token_id": 43311,
+  "max_position_embeddings": 1024, "model_type": "marian", "normalize_before": false,
+  "normalize_embedding": false, "num_beams": 4, "pad_token_id": 53016,
+  "scale_embedding": true, "share_encoder_decoder_embeddings": true,
+  "static_position_embeddings": true, "vocab_size": 53017, "bad_words_ids": [[53016]],
+  "max_length": 512, "renormalize_logits": true
+}"#;
+
 /// The architecture and decoding defaults of opus-mt-fr-en.
 pub fn opus_mt_fr_en() -> (MarianConfig, GenerationConfig) {
-    let json: Value = serde_json::from_str(OPUS_MT_FR_EN_CONFIG).expect("valid built-in JSON");
+    built_in(OPUS_MT_FR_EN_CONFIG)
+}
+
+/// The architecture and decoding defaults of opus-mt-tc-big-fr-en.
+pub fn opus_mt_tc_big_fr_en() -> (MarianConfig, GenerationConfig) {
+    built_in(OPUS_MT_TC_BIG_FR_EN_CONFIG)
+}
+
+fn built_in(text: &str) -> (MarianConfig, GenerationConfig) {
+    let json: Value = serde_json::from_str(text).expect("valid built-in JSON");
     let config = MarianConfig::from_json(&json).expect("supported built-in config");
     let generation =
         GenerationConfig::from_json(&json, &config).expect("supported built-in config");
@@ -624,6 +648,21 @@ mod tests {
         assert_eq!(g.early_stopping, EarlyStopping::Heuristic);
         assert!(g.renormalize_logits);
         assert_eq!(opus_mt_fr_en().0, c);
+    }
+
+    #[test]
+    fn reads_opus_mt_tc_big_fr_en() {
+        let (c, g) = opus_mt_tc_big_fr_en();
+        assert_eq!((c.d_model, c.encoder_attention_heads), (1024, 16));
+        assert_eq!((c.encoder_ffn_dim, c.decoder_ffn_dim), (4096, 4096));
+        assert_eq!(c.activation, Activation::Relu);
+        assert_eq!((c.eos_token_id, c.pad_token_id), (43311, 53016));
+        assert_eq!(c.decoder_start_token_id, 53016);
+        assert_eq!((c.vocab_size, c.max_position_embeddings), (53017, 1024));
+        assert_eq!(g.forced_eos_token_id, Some(43311));
+        assert_eq!(g.bad_words_ids, vec![53016]);
+        // About 230 M parameters: 461 MB in float16, as the checkpoint stores them.
+        assert_eq!(c.parameters() / 10_000_000, 23);
     }
 
     #[test]

@@ -366,6 +366,7 @@ impl MarianModel {
             model: self,
             state,
             host_logits: Vec::new(),
+            host_alignment: Vec::new(),
             steps: 0,
             capacity,
         })
@@ -421,6 +422,7 @@ pub struct Decoder<'m> {
     model: &'m MarianModel,
     state: DecoderState,
     host_logits: Vec<f32>,
+    host_alignment: Vec<f32>,
     steps: usize,
     capacity: usize,
 }
@@ -437,6 +439,47 @@ impl Decoder<'_> {
     /// Steps decoded so far.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// From the next step on, also keep each step's alignment weights (see
+    /// [`Decoder::alignment`]). Costs one head's softmax per row and step, no matrix product.
+    pub fn record_alignment(&mut self) {
+        match &mut self.state {
+            DecoderState::Cpu { work, .. } => work.record_alignment = true,
+            DecoderState::Generic(g) => g.record_alignment = true,
+        }
+    }
+
+    /// The last step's alignment weights, once [`Decoder::record_alignment`] is on: the last
+    /// decoder layer's cross-attention weights of head 0 (the head Marian's guided alignment
+    /// trains, and what CTranslate2's `return_attention` returns), one row per current row
+    /// over the batch's padded source length (zeros past a row's own source). Row `r` of step
+    /// `t` is the alignment of the token that step predicts for row `r`.
+    pub fn alignment(&mut self) -> Result<(&[f32], usize)> {
+        let rows = self.rows();
+        let weights: &[f32] = match &self.state {
+            DecoderState::Cpu { work, .. } if work.record_alignment => &work.alignment,
+            DecoderState::Generic(g) if g.record_alignment => {
+                let tensor = g
+                    .alignment
+                    .as_ref()
+                    .ok_or_else(|| MarianError::Input("no step has been decoded yet".into()))?;
+                self.host_alignment = tensor.flatten_all()?.to_vec1::<f32>()?;
+                &self.host_alignment
+            }
+            _ => {
+                return Err(MarianError::Input(
+                    "alignment weights were not recorded (record_alignment)".into(),
+                ))
+            }
+        };
+        if self.steps == 0 || rows == 0 || !weights.len().is_multiple_of(rows) {
+            return Err(MarianError::Input(format!(
+                "no alignment weights for {rows} rows after {} steps",
+                self.steps
+            )));
+        }
+        Ok((weights, weights.len() / rows))
     }
 
     /// Runs one step: `tokens` holds the last token of each row (the decoder start token at

@@ -19,32 +19,11 @@ pub fn score(
     sources: &[Vec<u32>],
     targets: &[Vec<u32>],
 ) -> Result<Vec<Vec<f32>>> {
-    if sources.len() != targets.len() {
-        return Err(MarianError::Input(format!(
-            "{} sources for {} targets",
-            sources.len(),
-            targets.len()
-        )));
-    }
+    check_pairs(model, sources, targets)?;
     if sources.is_empty() {
         return Ok(Vec::new());
     }
     let config = model.config();
-    for target in targets {
-        if target.is_empty() || target.len() > config.max_position_embeddings {
-            return Err(MarianError::Input(format!(
-                "a target of {} tokens: targets need 1 to {} tokens (the model's positions)",
-                target.len(),
-                config.max_position_embeddings
-            )));
-        }
-        if let Some(&bad) = target.iter().find(|&&id| id as usize >= config.vocab_size) {
-            return Err(MarianError::Input(format!(
-                "token id {bad} is outside the vocabulary ({} ids)",
-                config.vocab_size
-            )));
-        }
-    }
     let isa = Kernels::detect().float;
     let longest = targets.iter().map(Vec::len).max().unwrap_or(1);
     model.run(|| {
@@ -92,4 +71,37 @@ pub fn score(
         }
         Ok(scores)
     })
+}
+
+/// Checks teacher-forced pairs: as many sources as targets, every target of 1 to the model's
+/// positions tokens, every id in the vocabulary.
+pub(crate) fn check_pairs(
+    model: &MarianModel,
+    sources: &[Vec<u32>],
+    targets: &[Vec<u32>],
+) -> Result<()> {
+    if sources.len() != targets.len() {
+        return Err(MarianError::Input(format!(
+            "{} sources for {} targets",
+            sources.len(),
+            targets.len()
+        )));
+    }
+    let config = model.config();
+    for target in targets {
+        if target.is_empty() || target.len() > config.max_position_embeddings {
+            return Err(MarianError::Input(format!(
+                "a target of {} tokens: targets need 1 to {} tokens (the model's positions)",
+                target.len(),
+                config.max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = target.iter().find(|&&id| id as usize >= config.vocab_size) {
+            return Err(MarianError::Input(format!(
+                "token id {bad} is outside the vocabulary ({} ids)",
+                config.vocab_size
+            )));
+        }
+    }
+    Ok(())
 }

@@ -109,6 +109,7 @@ pub fn bilingual(
             .zip(next.by_ref())
             .map(|(range, t)| BilingualSentence {
                 fr: block.text[range.clone()].to_string(),
+                alignment: t.alignment.as_ref().map(|a| a.to_pharaoh()),
                 en: t.text,
                 score: t.score,
                 flags: t.flags,

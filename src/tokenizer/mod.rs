@@ -15,6 +15,7 @@ mod normalizer;
 mod spm;
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use tokenizers::{Model, Tokenizer};
@@ -211,12 +212,49 @@ impl MarianTokenizer {
     /// Source-side model ids for `text`, ending with `</s>`.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match &self.backend {
-            Backend::Spm(b) => b.encode(text, &b.source, &b.encoder, self.unk_id, self.eos_id),
+            Backend::Spm(b) => {
+                b.encode(text, &b.source, &b.encoder, self.unk_id, self.eos_id, None)
+            }
             Backend::Json(t) => {
                 let encoding = t
                     .encode(text, true)
                     .map_err(|e| TokenizerError::Encode(e.to_string()))?;
                 Ok(encoding.get_ids().to_vec())
+            }
+        }
+    }
+
+    /// [`Self::encode`], with the byte range in `text` of every token but the final `</s>`:
+    /// the text the token stands for, without surrounding whitespace (a token of whitespace
+    /// alone, or one the normalizer inserted, gets an empty range where it stands).
+    pub fn encode_with_spans(&self, text: &str) -> Result<(Vec<u32>, Vec<Range<usize>>)> {
+        match &self.backend {
+            Backend::Spm(b) => {
+                let mut spans = Vec::new();
+                let ids = b.encode(
+                    text,
+                    &b.source,
+                    &b.encoder,
+                    self.unk_id,
+                    self.eos_id,
+                    Some(&mut spans),
+                )?;
+                Ok((ids, spans))
+            }
+            Backend::Json(t) => {
+                let encoding = t
+                    .encode(text, true)
+                    .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+                let ids = encoding.get_ids().to_vec();
+                let mut spans: Vec<Range<usize>> = encoding
+                    .get_offsets()
+                    .iter()
+                    .map(|&(start, end)| {
+                        trim_span(text, start.min(text.len())..end.min(text.len()))
+                    })
+                    .collect();
+                spans.truncate(ids.len().saturating_sub(1));
+                Ok((ids, spans))
             }
         }
     }
@@ -235,7 +273,7 @@ impl MarianTokenizer {
                     .get(&b.special_tokens[0])
                     .copied()
                     .unwrap_or(self.eos_id);
-                b.encode(text, &b.target, vocab, unk, eos)
+                b.encode(text, &b.target, vocab, unk, eos, None)
             }
             // A tokenizer.json has a single pipeline for both sides.
             Backend::Json(_) => self.encode(text),
@@ -245,6 +283,28 @@ impl MarianTokenizer {
     /// Encodes several source texts; see [`Self::encode`].
     pub fn encode_batch(&self, texts: &[&str]) -> Result<Vec<Vec<u32>>> {
         texts.iter().map(|text| self.encode(text)).collect()
+    }
+
+    /// [`Self::decode`], with the byte range in the text of each id: what the text gained
+    /// when the id was decoded after the ones before it, without surrounding whitespace
+    /// (empty for special tokens and for pieces that print nothing).
+    pub fn decode_with_spans(&self, ids: &[u32]) -> Result<(String, Vec<Range<usize>>)> {
+        let text = self.decode(ids)?;
+        let mut spans = Vec::with_capacity(ids.len());
+        let mut previous = 0;
+        for end in 1..=ids.len() {
+            // Decoding is not always prefix-stable (trimming, clean-up of spaces before
+            // punctuation): a prefix counts for as much of the text as it shares with it.
+            let prefix = if end == ids.len() {
+                text.len()
+            } else {
+                common_prefix(&text, &self.decode(&ids[..end])?)
+            };
+            let reached = prefix.max(previous);
+            spans.push(trim_span(&text, previous..reached));
+            previous = reached;
+        }
+        Ok((text, spans))
     }
 
     /// Target ids -> text, skipping special tokens (`</s>`, `<pad>`, `<unk>`), like
@@ -289,6 +349,8 @@ impl MarianTokenizer {
 
 impl SpmBackend {
     /// transformers' `tokenize` + `convert_tokens_to_ids` + `build_inputs_with_special_tokens`.
+    /// With `spans`, also the byte range in `text` of each token but `</s>` (see
+    /// [`MarianTokenizer::encode_with_spans`]).
     fn encode(
         &self,
         text: &str,
@@ -296,13 +358,20 @@ impl SpmBackend {
         vocab: &HashMap<String, u32>,
         unk_id: u32,
         eos_id: u32,
+        mut spans: Option<&mut Vec<Range<usize>>>,
     ) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         let to_id = |piece: &str| vocab.get(piece).copied().unwrap_or(unk_id);
+        // Where a subslice of `text` starts in it.
+        let offset_of = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
         // Special tokens written in the text are tokens, not text to segment.
         for (chunk, is_special) in split_on_special_tokens(text, &self.special_tokens) {
+            let start = offset_of(chunk);
             if is_special {
                 ids.push(to_id(chunk));
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push(start..start + chunk.len());
+                }
                 continue;
             }
             // `remove_language_code`: a leading `>>xx<<` is one token, even one the vocabulary
@@ -310,9 +379,15 @@ impl SpmBackend {
             let mut rest = chunk;
             if let Some(end) = chunk.strip_prefix(">>").and_then(|_| chunk.find("<<")) {
                 ids.push(to_id(&chunk[..end + 2]));
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push(start..start + end + 2);
+                }
                 rest = &chunk[end + 2..];
             }
-            let normalized = spm.normalizer.normalize(rest);
+            let (normalized, offsets) = match spans {
+                Some(_) => spm.normalizer.normalize_with_offsets(rest),
+                None => (spm.normalizer.normalize(rest), Vec::new()),
+            };
             if normalized.is_empty() {
                 continue;
             }
@@ -323,6 +398,22 @@ impl SpmBackend {
             // Map piece strings, not spm ids: an unknown span comes back as its own text,
             // which the joint vocabulary may still know (from the other language's model).
             ids.extend(pieces.iter().map(|piece| to_id(&piece.value)));
+            if let Some(spans) = spans.as_deref_mut() {
+                let base = offset_of(rest);
+                for piece in &pieces {
+                    let (from, to) = piece.offsets;
+                    let span = match (
+                        offsets.get(from),
+                        to.checked_sub(1).and_then(|l| offsets.get(l)),
+                    ) {
+                        (Some(first), Some(last)) if from < to => {
+                            base + first.start..base + last.end.max(first.start)
+                        }
+                        _ => base + rest.len()..base + rest.len(),
+                    };
+                    spans.push(trim_span(text, span));
+                }
+            }
         }
         ids.push(eos_id);
         Ok(ids)
@@ -376,6 +467,29 @@ impl SpmBackend {
             out
         })
     }
+}
+
+/// `span` without the whitespace at its ends (an all-whitespace span becomes empty at its
+/// end).
+fn trim_span(text: &str, span: Range<usize>) -> Range<usize> {
+    let Some(part) = text.get(span.clone()) else {
+        return span.end.min(text.len())..span.end.min(text.len());
+    };
+    let start = span.start + (part.len() - part.trim_start().len());
+    let end = span.start + part.trim_end().len();
+    if start >= end {
+        span.end..span.end
+    } else {
+        start..end
+    }
+}
+
+/// The length in bytes of the longest common prefix of `a` and `b`, on a character boundary.
+fn common_prefix(a: &str, b: &str) -> usize {
+    a.char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i)
 }
 
 /// Reads a Marian vocabulary (`{"piece": id}`).

@@ -7,6 +7,8 @@
 //! precompiled charsmap (a darts-clone double-array trie plus a blob of NUL-terminated
 //! replacement strings), and adds spm's whitespace handling.
 
+use std::ops::Range;
+
 /// A SentencePiece `NormalizerSpec`, ready to run.
 pub(crate) struct SpmNormalizer {
     /// darts-clone units; empty when the model has no charsmap (identity normalization).
@@ -55,6 +57,24 @@ impl SpmNormalizer {
 
     /// Normalizes `input` exactly as `SentencePieceProcessor::Encode` does before the lattice.
     pub(crate) fn normalize(&self, input: &str) -> String {
+        self.normalize_into(input, |_, _| {})
+    }
+
+    /// [`Self::normalize`], also giving for each byte of the output the byte range of `input`
+    /// it came from (the dummy prefix comes from the empty range at the first kept byte).
+    pub(crate) fn normalize_with_offsets(&self, input: &str) -> (String, Vec<Range<usize>>) {
+        let mut offsets = Vec::with_capacity(input.len() + 3);
+        let out = self.normalize_into(input, |bytes, from| {
+            offsets.extend(std::iter::repeat_n(from, bytes));
+        });
+        offsets.truncate(out.len());
+        (out, offsets)
+    }
+
+    /// The normalization itself: `emitted(n, range)` is called after every `n` bytes written
+    /// to the output, with the range of `input` they replace (trailing whitespace removed at
+    /// the end may have been reported).
+    fn normalize_into(&self, input: &str, mut emitted: impl FnMut(usize, Range<usize>)) -> String {
         let space = if self.escape_whitespaces { "▁" } else { " " };
         let mut rest = input;
         // Leading whitespace (after normalization) is dropped.
@@ -72,8 +92,10 @@ impl SpmNormalizer {
         }
 
         let mut out = String::with_capacity(rest.len() + 3);
+        let mut at = input.len() - rest.len();
         if self.add_dummy_prefix {
             out.push_str(space);
+            emitted(space.len(), at..at);
         }
         let mut is_prev_space = self.remove_extra_whitespaces;
         while !rest.is_empty() {
@@ -82,6 +104,7 @@ impl SpmNormalizer {
                 piece = piece.trim_start_matches(' ');
             }
             if !piece.is_empty() {
+                let before = out.len();
                 for c in piece.chars() {
                     if c == ' ' {
                         out.push_str(space);
@@ -89,9 +112,11 @@ impl SpmNormalizer {
                         out.push(c);
                     }
                 }
+                emitted(out.len() - before, at..at + consumed);
                 is_prev_space = piece.ends_with(' ');
             }
             rest = &rest[consumed..];
+            at += consumed;
             if !self.remove_extra_whitespaces {
                 is_prev_space = false;
             }

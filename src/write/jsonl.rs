@@ -4,8 +4,9 @@
 //! Keys, in order: `doc` (string, the input name or "-"), `paragraph` and `sentence` (0-based
 //! integers), `kind` ("title", "heading", "paragraph" or "list_item"), `fr`, `en` (strings), `score` (always
 //! a finite float: non-finite scores are clamped, see `finite_score`), `flags` (a list of
-//! names: "repeat", "length_ratio", "length_limit"; empty when none). Every line has every key
-//! with the same type, which `datasets` needs to build one schema.
+//! names: "repeat", "length_ratio", "length_limit"; empty when none), and with `--alignments`
+//! `alignment` (Marian's hard alignment, `"0-0 1-2"`). Every line has every key with the same
+//! type, which `datasets` needs to build one schema.
 
 use std::io::Write;
 
@@ -34,6 +35,8 @@ struct Record<'a> {
     /// ("1.0", "0.25"), so the column is inferred as float on every line.
     score: f32,
     flags: Flags,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alignment: Option<&'a str>,
 }
 
 impl JsonlWriter {
@@ -56,6 +59,7 @@ impl DocumentWriter for JsonlWriter {
                 en: &sentence.en,
                 score: finite_score(sentence.score),
                 flags: sentence.flags,
+                alignment: sentence.alignment.as_deref(),
             };
             serde_json::to_writer(&mut *out, &record).map_err(std::io::Error::from)?;
             out.write_all(b"\n")

@@ -121,6 +121,8 @@ pub struct WriterOptions {
     pub source_lang: String,
     /// Target language code, e.g. "en".
     pub target_lang: String,
+    /// TSV and JSONL: add each sentence's alignment (an `alignment` column or key).
+    pub alignments: bool,
 }
 
 impl Default for WriterOptions {
@@ -129,6 +131,7 @@ impl Default for WriterOptions {
             columns: None,
             source_lang: "fr".into(),
             target_lang: "en".into(),
+            alignments: false,
         }
     }
 }
@@ -169,7 +172,7 @@ pub fn open_writer(
         Format::Text => Box::new(text::TextWriter::new(sink, options)),
         Format::Markdown => Box::new(markdown::MarkdownWriter::new(sink, options)),
         Format::Html => Box::new(html::HtmlWriter::new(sink, options)),
-        Format::Tsv => Box::new(tsv::TsvWriter::new(sink)),
+        Format::Tsv => Box::new(tsv::TsvWriter::new(sink, options.alignments)),
         Format::Jsonl => Box::new(jsonl::JsonlWriter::new(sink)),
         Format::Tmx => Box::new(tmx::TmxWriter::new(sink, options)),
         Format::Moses => unreachable!("handled above"),

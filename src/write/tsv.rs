@@ -1,9 +1,10 @@
-//! Tab-separated values: header `doc paragraph sentence fr en score flags`, one row per
-//! sentence (`flags`: comma-separated names such as `repeat,length_limit`, empty when none).
+//! Tab-separated values: header `doc paragraph sentence fr en score flags` (plus `alignment`
+//! with `--alignments`: Marian's hard alignment, `0-0 1-2`), one row per sentence (`flags`:
+//! comma-separated names such as `repeat,length_limit`, empty when none).
 //!
 //! `doc` is the document name as given ("-" for stdin); `paragraph` and `sentence` are 0-based
 //! indices. Backslash, tab, newline and CR inside fields are written as `\\`, `\t`, `\n`, `\r`,
-//! so every row is one line with exactly seven fields.
+//! so every row is one line with exactly seven fields (eight with alignments).
 
 use std::io::Write;
 
@@ -14,19 +15,25 @@ use super::{finite_score, for_each_sentence, BilingualDocument, DocumentWriter, 
 pub(crate) struct TsvWriter {
     out: Sink,
     header_written: bool,
+    alignments: bool,
 }
 
 impl TsvWriter {
-    pub(crate) fn new(out: Sink) -> TsvWriter {
+    pub(crate) fn new(out: Sink, alignments: bool) -> TsvWriter {
         TsvWriter {
             out,
             header_written: false,
+            alignments,
         }
     }
 
     fn write_header(&mut self) -> std::io::Result<()> {
         if !self.header_written {
-            writeln!(self.out, "doc\tparagraph\tsentence\tfr\ten\tscore\tflags")?;
+            let extra = if self.alignments { "\talignment" } else { "" };
+            writeln!(
+                self.out,
+                "doc\tparagraph\tsentence\tfr\ten\tscore\tflags{extra}"
+            )?;
             self.header_written = true;
         }
         Ok(())
@@ -39,9 +46,10 @@ impl DocumentWriter for TsvWriter {
         self.write_header()
             .with_context(|| format!("writing TSV to {describe}"))?;
         let name = escape_field(&doc.name);
+        let alignments = self.alignments;
         let out = &mut self.out;
         for_each_sentence(doc, |p, s, _kind, sentence| {
-            writeln!(
+            write!(
                 out,
                 "{name}\t{p}\t{s}\t{}\t{}\t{:?}\t{}",
                 escape_field(&sentence.fr),
@@ -49,7 +57,11 @@ impl DocumentWriter for TsvWriter {
                 // Debug prints a float as a float ("1.0", not "1"), as in JSONL.
                 finite_score(sentence.score),
                 sentence.flags.text()
-            )
+            )?;
+            if alignments {
+                write!(out, "\t{}", sentence.alignment.as_deref().unwrap_or(""))?;
+            }
+            writeln!(out)
         })
         .with_context(|| format!("writing TSV to {describe}"))
     }

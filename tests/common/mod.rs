@@ -42,14 +42,21 @@ pub const TOKENIZER_FILES: [&str; 4] = [
 ];
 
 /// Files of `tests/fixtures/marian/<name>/` that are test data, not part of the checkpoint.
-const REFERENCE_FILES: [&str; 3] = ["reference.json", "score.json", "guards.json"];
+const REFERENCE_FILES: [&str; 5] = [
+    "reference.json",
+    "score.json",
+    "guards.json",
+    "alignment.json",
+    "copy.json",
+];
 
 /// The reference data folder of a tiny checkpoint: `tests/fixtures/marian/<name>/`.
 pub fn reference_dir(name: &str) -> PathBuf {
     fixtures().join("marian").join(name)
 }
 
-/// A complete model folder for the tiny checkpoint `name` ("tiny-swish" or "tiny-relu"): its
+/// A complete model folder for the tiny checkpoint `name` ("tiny-swish", "tiny-relu", or
+/// "copy", the model trained to copy its input, see `scripts/train_copy_model.py`): its
 /// own files plus the shared tokenizer files, assembled once under cargo's scratch folder.
 /// Read-only by convention: tests that break a checkpoint use [`model_copy`].
 pub fn model_dir(name: &str) -> PathBuf {

@@ -99,6 +99,12 @@ pub(crate) struct Workspace {
     hidden: Vec<f32>,
     /// Logits of the last step, `rows × vocab`.
     pub(crate) logits: Vec<f32>,
+    /// Whether each step also leaves its alignment weights in `alignment`.
+    pub(crate) record_alignment: bool,
+    /// The last step's alignment weights: the last decoder layer's cross-attention weights
+    /// of head 0, `rows × source length` (the batch's padded length; zeros past a row's
+    /// source).
+    pub(crate) alignment: Vec<f32>,
 }
 
 impl CpuModel {
@@ -370,7 +376,10 @@ impl CpuModel {
             proj,
             hidden,
             logits,
+            record_alignment,
+            alignment,
         } = work;
+        let last_layer = self.decoder.len() - 1;
         self.embed(tokens, std::iter::repeat(step), x)?;
         cache.reserve_block(rows * d)?;
         cache.origins.push((0..rows as u32).collect());
@@ -418,6 +427,21 @@ impl CpuModel {
                 seq_map: Some(&cache.sources),
             };
             attention::single_query(k.float, qkv, d, cache.group, kv, self.decoder_heads, attn)?;
+            if *record_alignment && index == last_layer {
+                // Head 0 of the last layer: what Marian's guided alignment trains.
+                alignment.resize(rows * cache.src_len, 0.0);
+                attention::single_query_weights(
+                    k.float,
+                    qkv,
+                    d,
+                    cache.group,
+                    kv,
+                    self.decoder_heads,
+                    0,
+                    cache.src_len,
+                    alignment,
+                )?;
+            }
             layer.cross_out.forward(k, attn, rows, scratch, proj)?;
             layer.cross_norm.add_forward(k, proj, x)?;
             std::mem::swap(x, proj);

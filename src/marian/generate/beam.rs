@@ -15,10 +15,12 @@ use crate::marian::model::Decoder;
 /// transformers' "very negative" score for impossible beams.
 const NEG: f32 = -1.0e9;
 
-/// A running beam: its tokens and accumulated log-probability.
+/// A running beam: its tokens, the decoder row that predicted each of them (to find its
+/// alignment weights), and its accumulated log-probability.
 #[derive(Clone, Debug)]
 struct Beam {
     tokens: Vec<u32>,
+    rows: Vec<u32>,
     score: f32,
 }
 
@@ -26,6 +28,7 @@ struct Beam {
 #[derive(Clone, Debug)]
 struct Finished {
     tokens: Vec<u32>,
+    rows: Vec<u32>,
     score: f32,
     real: bool,
     length_limited: bool,
@@ -50,11 +53,14 @@ fn top_k_indices(values: &[f32], k: usize) -> Vec<usize> {
     order
 }
 
+/// Beam search; with `source_lens` (the decoder recording alignments), each hypothesis also
+/// gets its tokens' alignment weights over its source's `source_lens[i]` tokens.
 pub(super) fn search(
     decoder: &mut Decoder<'_>,
     processor: &Processor<'_>,
     limits: &[usize],
     start: u32,
+    source_lens: Option<&[usize]>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     let options = processor.options;
     let nb = options.num_beams;
@@ -66,12 +72,14 @@ pub(super) fn search(
             running: (0..nb)
                 .map(|b| Beam {
                     tokens: Vec::new(),
+                    rows: Vec::new(),
                     score: if b == 0 { 0.0 } else { NEG },
                 })
                 .collect(),
             finished: vec![
                 Finished {
                     tokens: Vec::new(),
+                    rows: Vec::new(),
                     score: NEG,
                     real: false,
                     length_limited: false,
@@ -84,6 +92,8 @@ pub(super) fn search(
     let mut active: Vec<usize> = (0..limits.len()).collect();
     let mut tokens = vec![start; limits.len() * nb];
     let mut step = 0usize;
+    // With alignments: every step's weights (rows × stride), which the beams' `rows` index.
+    let mut step_weights: Vec<(Vec<f32>, usize)> = Vec::new();
     while !active.is_empty() {
         let logits = decoder.step(&tokens)?;
         let vocab = logits.len() / (active.len() * nb);
@@ -110,6 +120,10 @@ pub(super) fn search(
                 Ok(top.best)
             })
             .collect();
+        if source_lens.is_some() {
+            let (weights, stride) = decoder.alignment()?;
+            step_weights.push((weights.to_vec(), stride));
+        }
         let mut parents = Vec::with_capacity(active.len() * nb);
         let mut keep = Vec::with_capacity(active.len());
         for ((slot, &source), candidates) in active.iter().enumerate().zip(all_candidates) {
@@ -119,6 +133,7 @@ pub(super) fn search(
             let advanced = advance(
                 search,
                 &candidates,
+                (slot * nb) as u32,
                 step,
                 limit,
                 eos,
@@ -149,15 +164,31 @@ pub(super) fn search(
     }
     Ok(sources
         .into_iter()
-        .map(|search| {
+        .enumerate()
+        .map(|(source, search)| {
             search
                 .finished
                 .into_iter()
                 .take(options.num_return_sequences)
-                .map(|f| Hypothesis {
-                    ids: f.tokens,
-                    score: f.score,
-                    length_limited: f.length_limited,
+                .map(|f| {
+                    let attention = match source_lens {
+                        Some(lens) => f
+                            .rows
+                            .iter()
+                            .zip(&step_weights)
+                            .map(|(&row, (weights, stride))| {
+                                let at = row as usize * stride;
+                                weights[at..at + lens[source]].to_vec()
+                            })
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    Hypothesis {
+                        ids: f.tokens,
+                        score: f.score,
+                        length_limited: f.length_limited,
+                        attention,
+                    }
                 })
                 .collect()
         })
@@ -174,9 +205,11 @@ struct Advanced {
 
 /// One step of one source: picks the next running beams and merges the candidates that end
 /// into the finished slots.
+#[allow(clippy::too_many_arguments)]
 fn advance(
     search: &mut SourceSearch,
     candidates: &[Candidate],
+    first_row: u32,
     step: usize,
     limit: usize,
     eos: u32,
@@ -202,10 +235,10 @@ fn advance(
         .iter()
         .map(|&i| {
             let c = candidates[i];
-            let mut tokens = search.running[c.beam].tokens.clone();
-            tokens.push(c.token);
+            let parent = &search.running[c.beam];
             Beam {
-                tokens,
+                tokens: extended(&parent.tokens, c.token),
+                rows: extended(&parent.rows, first_row + c.beam as u32),
                 score: running_scores[i],
             }
         })
@@ -228,10 +261,10 @@ fn advance(
         if !just_finished {
             score += NEG;
         }
-        let mut tokens = search.running[c.beam].tokens.clone();
-        tokens.push(c.token);
+        let parent = &search.running[c.beam];
         merged.push(Finished {
-            tokens,
+            tokens: extended(&parent.tokens, c.token),
+            rows: extended(&parent.rows, first_row + c.beam as u32),
             score,
             real: just_finished,
             length_limited: at_limit,
@@ -268,6 +301,14 @@ fn advance(
             || (early_stopping == EarlyStopping::Always && all_finished)
             || at_limit,
     }
+}
+
+/// `list` with `last` appended.
+fn extended(list: &[u32], last: u32) -> Vec<u32> {
+    let mut out = Vec::with_capacity(list.len() + 1);
+    out.extend_from_slice(list);
+    out.push(last);
+    out
 }
 
 #[cfg(test)]

@@ -11,13 +11,17 @@ use crate::marian::model::Decoder;
 struct Output {
     ids: Vec<u32>,
     log_prob: f32,
+    attention: Vec<Vec<f32>>,
 }
 
+/// Greedy search; with `source_lens` (the decoder recording alignments), each output also
+/// gets its tokens' alignment weights over its source's `source_lens[i]` tokens.
 pub(super) fn search(
     decoder: &mut Decoder<'_>,
     processor: &Processor<'_>,
     limits: &[usize],
     start: u32,
+    source_lens: Option<&[usize]>,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     let eos = processor.eos;
     let mut outputs: Vec<Output> = limits
@@ -25,6 +29,7 @@ pub(super) fn search(
         .map(|_| Output {
             ids: Vec::new(),
             log_prob: 0.0,
+            attention: Vec::new(),
         })
         .collect();
     let mut active: Vec<usize> = (0..limits.len()).collect();
@@ -41,6 +46,15 @@ pub(super) fn search(
                 Ok(processor.row(logits, rules, &outputs[source].ids)?.argmax())
             })
             .collect();
+        if let Some(lens) = source_lens {
+            let (weights, stride) = decoder.alignment()?;
+            for (row, &source) in active.iter().enumerate() {
+                let at = row * stride;
+                outputs[source]
+                    .attention
+                    .push(weights[at..at + lens[source]].to_vec());
+            }
+        }
         let mut keep = Vec::with_capacity(active.len());
         for (row, (&source, pick)) in active.iter().zip(picks).enumerate() {
             let (best, log_prob) = pick.map_err(|e| with_source(e, source))?;
@@ -75,6 +89,7 @@ pub(super) fn search(
                 ids: output.ids,
                 score,
                 length_limited,
+                attention: output.attention,
             }]
         })
         .collect())

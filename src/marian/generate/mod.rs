@@ -28,6 +28,10 @@ pub struct Hypothesis {
     /// Whether generation stopped at the length limit rather than by choosing EOS (a forced
     /// EOS at the limit counts as stopped by the limit).
     pub length_limited: bool,
+    /// With [`generate_aligned`]: for each generated token, the model's alignment weights
+    /// over the source's tokens (see [`crate::marian::align`]; the same values a
+    /// teacher-forced pass over `ids` gives). Empty otherwise.
+    pub attention: Vec<Vec<f32>>,
 }
 
 /// Translates a batch of tokenised sources (each ending with EOS): returns, per source,
@@ -36,6 +40,26 @@ pub fn generate(
     model: &MarianModel,
     sources: &[Vec<u32>],
     options: &DecodeOptions,
+) -> Result<Vec<Vec<Hypothesis>>> {
+    search(model, sources, options, false)
+}
+
+/// [`generate`], with every hypothesis's [`Hypothesis::attention`]: the alignment weights are
+/// read off the search's own decoder steps (one head's softmax per row and step), so no
+/// second pass over the hypotheses is needed. The ids and scores are those of [`generate`].
+pub fn generate_aligned(
+    model: &MarianModel,
+    sources: &[Vec<u32>],
+    options: &DecodeOptions,
+) -> Result<Vec<Vec<Hypothesis>>> {
+    search(model, sources, options, true)
+}
+
+fn search(
+    model: &MarianModel,
+    sources: &[Vec<u32>],
+    options: &DecodeOptions,
+    alignment: bool,
 ) -> Result<Vec<Vec<Hypothesis>>> {
     options.validate(model.config())?;
     if sources.is_empty() {
@@ -58,10 +82,15 @@ pub fn generate(
         let encoded = model.encode(sources)?;
         let mut decoder = model.start_decoding(&encoded, options.num_beams, capacity)?;
         let start = model.config().decoder_start_token_id;
+        let source_lens: Option<Vec<usize>> = alignment.then(|| {
+            decoder.record_alignment();
+            sources.iter().map(Vec::len).collect()
+        });
+        let source_lens = source_lens.as_deref();
         if options.num_beams == 1 {
-            greedy::search(&mut decoder, &processor, &limits, start)
+            greedy::search(&mut decoder, &processor, &limits, start, source_lens)
         } else {
-            beam::search(&mut decoder, &processor, &limits, start)
+            beam::search(&mut decoder, &processor, &limits, start, source_lens)
         }
     })
 }

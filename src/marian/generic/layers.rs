@@ -137,12 +137,24 @@ impl Attention {
         v: &Tensor,
         mask: Option<&Tensor>,
     ) -> Result<Tensor> {
+        Ok(Self::attend_with_weights(q, k, v, mask)?.0)
+    }
+
+    /// [`Attention::attend`], also returning the attention weights (batch, heads, q_len,
+    /// k_len).
+    pub(crate) fn attend_with_weights(
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
         let mut scores = q.matmul(&k.t()?)?;
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        Ok(probs.matmul(v)?)
+        let out = probs.matmul(v)?;
+        Ok((out, probs))
     }
 
     /// Full self-attention over a padded batch (the encoder).

@@ -49,6 +49,11 @@ pub(crate) struct GenericDecoder {
     group: usize,
     len: usize,
     capacity: usize,
+    /// Whether each step keeps its alignment weights in `alignment`.
+    pub(crate) record_alignment: bool,
+    /// The last step's alignment weights (last layer's cross-attention, head 0), (rows,
+    /// source length) in f32.
+    pub(crate) alignment: Option<Tensor>,
 }
 
 impl GenericDecoder {
@@ -244,6 +249,8 @@ impl GenericModel {
             group,
             len: 0,
             capacity,
+            record_alignment: false,
+            alignment: None,
         })
     }
 
@@ -310,9 +317,18 @@ impl GenericModel {
             .reshape((sources, state.group, attn.heads, attn.head_dim))?
             .transpose(1, 2)?
             .contiguous()?;
-        let out = Attention::attend(&q, k, v, Some(&state.cross_mask))?
-            .transpose(1, 2)?
-            .reshape((rows, d_model))?;
+        let (out, weights) = Attention::attend_with_weights(&q, k, v, Some(&state.cross_mask))?;
+        if state.record_alignment && index + 1 == self.decoder.len() {
+            // Head 0 of the last layer, (sources, group, src_len) -> (rows, src_len).
+            let src_len = weights.dims()[3];
+            state.alignment = Some(
+                weights
+                    .narrow(1, 0, 1)?
+                    .reshape((rows, src_len))?
+                    .to_dtype(DType::F32)?,
+            );
+        }
+        let out = out.transpose(1, 2)?.reshape((rows, d_model))?;
         let x = layer
             .encoder_attn_layer_norm
             .forward(&(&x + attn.out_proj.forward(&out)?)?)?;

@@ -337,6 +337,13 @@ fn attend_one<'a>(
 
 /// `dst = softmax((scale q) · keys) values` over the keys and values in `scratch`.
 fn attend(isa: Isa, q: &[f32], scale: f32, scratch: &mut Scratch<'_>, dst: &mut [f32]) {
+    softmax_weights(isa, q, scale, scratch);
+    vector::weighted_sum(isa, &scratch.scores, &scratch.values, dst);
+}
+
+/// `scratch.scores = softmax((scale q) · keys)` over the keys in `scratch`: the weights
+/// [`attend`] applies to the values.
+fn softmax_weights(isa: Isa, q: &[f32], scale: f32, scratch: &mut Scratch<'_>) {
     scratch.query.clear();
     scratch.query.extend(q.iter().map(|v| v * scale));
     vector::dots(isa, &scratch.query, &scratch.keys, &mut scratch.scores);
@@ -345,7 +352,85 @@ fn attend(isa: Isa, q: &[f32], scale: f32, scratch: &mut Scratch<'_>, dst: &mut 
     for p in &mut scratch.scores {
         *p /= sum;
     }
-    vector::weighted_sum(isa, &scratch.scores, &scratch.values, dst);
+}
+
+/// The weights that [`single_query`] (called with the same `q`, `q_stride`, `group`, `kv` and
+/// `heads`) gives the keys in head `head`: row `r` gets its softmax over its sequence's valid
+/// keys in `out[r * stride..]`, zeros after them up to `stride`. The same bits as the weights
+/// the attention itself applies. The model's alignment is read this way.
+#[allow(clippy::too_many_arguments)]
+pub fn single_query_weights(
+    isa: Isa,
+    q: &[f32],
+    q_stride: usize,
+    group: usize,
+    kv: KeysValues<'_>,
+    heads: Heads,
+    head: usize,
+    stride: usize,
+    out: &mut [f32],
+) -> Result<(), ShapeError> {
+    const NAME: &str = "attention weights";
+    let hd = heads.head_dim;
+    let width = heads.width();
+    ensure_shape!(
+        NAME,
+        hd > 0 && stride > 0,
+        "heads of 0 elements or rows of 0"
+    );
+    ensure_shape!(NAME, head < heads.heads, "head {head} of {}", heads.heads);
+    if out.is_empty() {
+        return Ok(());
+    }
+    let rows = out.len() / stride;
+    let group = group.max(1);
+    ensure_shape!(
+        NAME,
+        out.len() == rows * stride,
+        "output of {} values, not rows of {stride}",
+        out.len()
+    );
+    ensure_shape!(
+        NAME,
+        q_stride >= width && (rows - 1) * q_stride + width <= q.len(),
+        "{} query values for {rows} rows",
+        q.len()
+    );
+    let groups = rows.div_ceil(group);
+    for g in 0..groups {
+        let seq = match kv.seq_map {
+            Some(map) => {
+                ensure_shape!(NAME, g < map.len(), "a map of {} sequences", map.len());
+                map[g] as usize
+            }
+            None => g,
+        };
+        check_sequence(NAME, &kv, seq, width)?;
+        ensure_shape!(
+            NAME,
+            kv.lens[seq] <= stride,
+            "{} keys in rows of {stride}",
+            kv.lens[seq]
+        );
+    }
+    out.par_chunks_mut(stride).enumerate().for_each_init(
+        Scratch::default,
+        |scratch, (row, dst)| {
+            let seq = kv.seq_map.map_or(row / group, |m| m[row / group] as usize);
+            let q = &q[row * q_stride + head * hd..row * q_stride + (head + 1) * hd];
+            let base = seq * kv.seq_stride + head * hd;
+            scratch.keys.clear();
+            for t in 0..kv.lens[seq] {
+                let at = base + t * kv.pos_stride;
+                scratch.keys.push(&kv.k[at..at + hd]);
+            }
+            softmax_weights(isa, q, heads.scale, scratch);
+            let len = scratch.scores.len();
+            dst[..len].copy_from_slice(&scratch.scores);
+            dst[len..].fill(0.0);
+        },
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -478,6 +563,88 @@ mod tests {
                 Some(f) => assert_eq!(&out, f, "{isa}"),
             }
         }
+    }
+
+    #[test]
+    fn weights_are_the_softmax_the_attention_applies() {
+        let heads = Heads {
+            heads: 2,
+            head_dim: 3,
+            scale: 0.6,
+        };
+        let width = 6;
+        let (src_len, group) = (4, 2);
+        let kv_data = data(3 * src_len * 2 * width, 5);
+        let lens = [4usize, 2, 3];
+        // Source 1 was dropped: the two groups attend over sources 0 and 2.
+        let map = [0u32, 2];
+        let kv = KeysValues {
+            k: &kv_data,
+            v: &kv_data[width..],
+            seq_stride: src_len * 2 * width,
+            pos_stride: 2 * width,
+            lens: &lens,
+            seq_map: Some(&map),
+        };
+        let rows = 2 * group;
+        let q = data(rows * width, 6);
+        let stride = 5;
+        let mut reference: Option<Vec<f32>> = None;
+        for isa in Isa::available() {
+            for head in 0..2 {
+                let mut weights = vec![f32::NAN; rows * stride];
+                single_query_weights(isa, &q, width, group, kv, heads, head, stride, &mut weights)
+                    .unwrap();
+                let mut out = vec![0f32; rows * width];
+                single_query(isa, &q, width, group, kv, heads, &mut out).unwrap();
+                for r in 0..rows {
+                    let s = map[r / group] as usize;
+                    let row = &weights[r * stride..(r + 1) * stride];
+                    assert!(row[lens[s]..].iter().all(|&w| w == 0.0), "{row:?}");
+                    let sum: f64 = row.iter().map(|&w| w as f64).sum();
+                    assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+                    // Applied to the values, the weights give the attention's output.
+                    for d in 0..3 {
+                        let applied: f64 = (0..lens[s])
+                            .map(|t| {
+                                let v = kv_data[s * src_len * 2 * width
+                                    + t * 2 * width
+                                    + width
+                                    + head * 3
+                                    + d];
+                                row[t] as f64 * v as f64
+                            })
+                            .sum();
+                        let got = out[r * width + head * 3 + d] as f64;
+                        assert!((applied - got).abs() < 1e-5, "{applied} vs {got}");
+                    }
+                }
+                if head == 0 {
+                    match &reference {
+                        None => reference = Some(weights),
+                        Some(w) => assert_eq!(&weights, w, "{isa}"),
+                    }
+                }
+            }
+        }
+        let mut short = vec![0f32; rows * 3];
+        assert!(
+            single_query_weights(Isa::Portable, &q, width, group, kv, heads, 0, 3, &mut short)
+                .is_err()
+        );
+        let mut out = vec![0f32; rows * stride];
+        assert!(single_query_weights(
+            Isa::Portable,
+            &q,
+            width,
+            group,
+            kv,
+            heads,
+            2,
+            stride,
+            &mut out
+        )
+        .is_err());
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! The speed benchmark behind `traduire bench`: a fixed workload, fixed batches, timings.
+//! The speed benchmark behind `traduire bench`: a fixed workload, fixed batches, timings;
+//! sweeps over batch sizes, precisions and thread counts ([`sweep`]), and their chart
+//! ([`chart`]).
 //!
 //! Every engine compared by `scripts/bench_peers.py` runs the same token ids in the same
 //! length-sorted batches, and with `force_length` generates the same number of tokens, so
 //! throughput numbers compare work for work even on a randomly initialised model.
+
+pub mod chart;
+pub mod sweep;
 
 use std::path::Path;
 use std::time::Instant;
@@ -11,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::batching::{plan_batches, sorted_chunks, BatchLimits};
-use crate::marian::{generate, DecodeOptions, MarianModel};
+use crate::marian::{generate, generate_aligned, DecodeOptions, MarianModel};
 use crate::tokenizer::MarianTokenizer;
 
 /// Source sentences as token ids, each ending with EOS (id 0 for opus-mt): the JSON form is
@@ -119,6 +124,8 @@ pub struct BenchOptions {
     pub force_length: Option<f32>,
     /// Timed passes over the workload, after one warm-up batch.
     pub repeat: usize,
+    /// Also read each hypothesis's alignment (what `--alignments` costs).
+    pub alignments: bool,
 }
 
 /// What a benchmark run measured.
@@ -138,6 +145,11 @@ pub struct BenchReport {
     pub threads: usize,
     /// What ran the model, e.g. `cpu int8 (avx512)`.
     pub engine: String,
+    /// The length every row was forced to generate, as a ratio of its batch's longest
+    /// source, when it was.
+    pub force_length: Option<f32>,
+    /// Whether alignments were read too.
+    pub alignments: bool,
     /// Seconds of the timed passes.
     pub total_s: f64,
     /// Sentences translated per second.
@@ -206,7 +218,11 @@ pub fn run_bench(
             let length = ((f64::from(ratio) * longest as f64).round() as usize).clamp(1, positions);
             decode = decode.with_exact_length(length);
         }
-        let hyps = generate(model, &sources, &decode)?;
+        let hyps = if options.alignments {
+            generate_aligned(model, &sources, &decode)?
+        } else {
+            generate(model, &sources, &decode)?
+        };
         Ok(hyps.iter().map(|h| h[0].ids.len()).sum())
     };
 
@@ -243,6 +259,8 @@ pub fn run_bench(
         beams: options.decode.num_beams,
         threads: model.threads(),
         engine: model.describe(),
+        force_length: options.force_length,
+        alignments: options.alignments,
         total_s,
         sentences_per_s: sentences as f64 / total_s,
         source_tokens_per_s: (workload.source_tokens() * options.repeat) as f64 / total_s,
@@ -254,7 +272,7 @@ pub fn run_bench(
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
