@@ -724,3 +724,152 @@ fn corpus_documents_read_html_and_markdown_as_text() {
         .collect();
     assert_eq!(fr, ["Il pleut.", "Titre", "Un lien."]);
 }
+
+// --------------------------------------------------------------------------------------------
+// End to end, with the copy model: the projection seen working
+// --------------------------------------------------------------------------------------------
+
+/// A page whose every sentence the copy model copies exactly (it drops some characters of its
+/// own accord, such as `!`, `<` and a capital `V` or `À` opening a sentence, so the texts
+/// avoid them).
+const COPY_PAGE: &str = r#"<!DOCTYPE html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<title>La pluie revient sur Paris</title>
+<style>h1 { color: navy }</style>
+</head>
+<body>
+<h1>La pluie revient</h1>
+<p>Les averses <a href="https://meteo.example/paris" title="Prévisions">reprendront</a> dès <strong>mardi matin</strong>, selon <abbr title="Météo-France">MF</abbr>.</p>
+<p>Tapez <code>meteo --ville paris</code> pour en savoir plus.<br>Bonne journée.</p>
+<ul>
+<li>Il a écrit un article dans le champ.</li>
+<li><em>Attention</em> aux <b>orages <i>violents</i></b> demain.</li>
+</ul>
+<script>document.title = "<p>pas traduit</p>";</script>
+<p translate="no">Le Monde</p>
+<img src="pluie.jpg" alt="Des parapluies">
+</body>
+</html>
+"#;
+
+const COPY_MARKDOWN: &str = r#"---
+titre: Garder
+---
+
+# Le billet du jour
+
+Un **mot** et [un lien](https://ex.fr/a_b "titre") ici, puis *une emphase*.
+
+```
+ne pas traduire
+```
+
+- Lancez `make` puis attendez.
+- Regardez [Paris][] et la note[^1].
+
+| Cité | Pays |
+|---|---|
+| Lyon | France |
+
+> Une citation.
+
+![Une image](i.png)
+
+[^1]: Une note.
+
+[Paris]: https://paris.fr
+"#;
+
+const COPY_VTT: &str = r#"WEBVTT
+
+STYLE
+::cue { color: yellow }
+
+NOTE garder ceci
+
+1
+00:01.000 --> 00:02.500 align:start line:10%
+<v Marie>Je pense
+
+2
+00:02.900 --> 00:04.000
+que <i>oui</i>.
+
+3
+00:06.000 --> 00:08.000
+{\an8}Bonne nuit.
+"#;
+
+const COPY_SRT: &str = r#"1
+00:00:01,000 --> 00:00:02,500
+{\an8}Je pense
+
+2
+00:00:02,900 --> 00:00:04,000
+que <i>oui</i>.
+
+3
+00:00:06,000 --> 00:00:08,000
+Les averses reprendront dès mardi matin, selon la météo nationale.
+"#;
+
+/// `traduire translate` with the copy model (`tests/fixtures/marian/copy`), greedy.
+fn copy_translate(path: &Path, args: &[&str]) -> String {
+    let out = run(
+        traduire()
+            .arg("translate")
+            .arg("--model-dir")
+            .arg(common::model_dir("copy"))
+            .args(["--beams", "1"])
+            .args(args)
+            .arg(path),
+        b"",
+    );
+    assert_success(&out);
+    stdout(&out)
+}
+
+/// With a model that copies its input and aligns each token with itself, a document comes
+/// back as it was, but for what the format itself changes: `lang="en"`, the space the
+/// joined sentences put after a `<br>`, a collapsed reference link written in full, and a
+/// cue longer than 42 characters wrapped on two lines. Every alignment is the diagonal.
+#[test]
+fn the_copy_model_gives_every_document_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "page.html",
+            COPY_PAGE,
+            COPY_PAGE
+                .replace("<html lang=\"fr\">", "<html lang=\"en\">")
+                .replace("<br>Bonne", "<br> Bonne"),
+        ),
+        (
+            "billet.md",
+            COPY_MARKDOWN,
+            COPY_MARKDOWN.replace("[Paris][]", "[Paris][Paris]"),
+        ),
+        ("film.vtt", COPY_VTT, COPY_VTT.to_string()),
+        (
+            "film.srt",
+            COPY_SRT,
+            COPY_SRT.replace("mardi matin, selon", "mardi\nmatin, selon"),
+        ),
+    ];
+    for (name, source, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, source).unwrap();
+        assert_eq!(copy_translate(&path, &["-f", "same"]), expected, "{name}");
+        for line in copy_translate(&path, &["-f", "jsonl", "--alignments"]).lines() {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(record["fr"], record["en"], "{name}: {record}");
+            let alignment = record["alignment"].as_str().expect("an alignment");
+            for pair in alignment.split_whitespace() {
+                let (s, t) = pair.split_once('-').expect("s-t");
+                assert_eq!(s, t, "{name}: {record}");
+            }
+        }
+    }
+}

@@ -327,11 +327,31 @@ impl Context<'_> {
                 .source
                 .get(..element.range.start)
                 .is_some_and(|before| before.ends_with(char::is_whitespace));
-            let at = if spaced && boundary > span.start && boundary < span.end {
+            let mut at = if spaced && boundary > span.start && boundary < span.end {
                 self.target_words[boundary].start
             } else {
                 self.bytes(&(boundary..boundary), &span).start
             };
+            // Inside a word, before its punctuation (`note[^1].`): before the translation's
+            // punctuation too.
+            let inside = self
+                .source_words
+                .iter()
+                .find(|w| w.start < element.range.start && element.range.start < w.end);
+            if let Some(word) = inside {
+                let tail = &self.source[element.range.start..word.end];
+                if !spaced
+                    && boundary > span.start
+                    && tail.chars().all(|c| !c.is_alphanumeric())
+                    && self.target_words[boundary - 1].end == at
+                {
+                    let target_word = &self.target[self.target_words[boundary - 1].clone()];
+                    let kept = target_word.trim_end_matches(|c: char| !c.is_alphanumeric());
+                    if !kept.is_empty() {
+                        at = self.target_words[boundary - 1].start + kept.len();
+                    }
+                }
+            }
             placed.push(Placed {
                 element,
                 range: at..at,
@@ -420,8 +440,16 @@ impl Context<'_> {
     /// The word boundary (index of the word it goes before) of a void element at `position`
     /// in the source, inside `span`, outside the `taken` blocks of its siblings.
     fn void_boundary(&self, position: usize, span: &Range<usize>, taken: &[Range<usize>]) -> usize {
-        // The source word just before the element, if any.
-        let before = self.source_words.partition_point(|w| w.end <= position);
+        // The source word just before the element, if any; a word the element sits inside
+        // (`note[^1].`) counts as before it.
+        let mut before = self.source_words.partition_point(|w| w.end <= position);
+        if self
+            .source_words
+            .get(before)
+            .is_some_and(|w| w.start < position && position < w.end)
+        {
+            before += 1;
+        }
         let boundary = if before == 0 {
             span.start
         } else {
@@ -806,6 +834,15 @@ mod tests {
             render(plain, en, &elements, Some(&swapped)),
             "First line second line<br/>"
         );
+    }
+
+    #[test]
+    fn a_void_inside_a_word_stays_before_its_punctuation() {
+        let fr = "Voir la note.";
+        let en = "See the note.";
+        let a = alignment(fr, en, &[(0, 0), (1, 1), (2, 2)]);
+        let elements = [void(fr, "la note", "sup")];
+        assert_eq!(render(fr, en, &elements, Some(&a)), "See the note<sup/>.");
     }
 
     #[test]
