@@ -34,11 +34,15 @@ pub struct Input {
     pub source: Source,
 }
 
-/// File extensions picked up when walking a directory.
-const TEXT_EXTENSIONS: [&str; 2] = ["txt", "md"];
+/// File extensions picked up when walking a directory: plain text and every document format
+/// `traduire translate` reads (see [`crate::markup::InputFormat`]).
+const TEXT_EXTENSIONS: [&str; 8] = [
+    "txt", "md", "markdown", "html", "htm", "xhtml", "srt", "vtt",
+];
 
 /// Expands command-line arguments into inputs: `-` is stdin, a file is itself, a directory
-/// yields its `.txt` and `.md` files recursively, sorted by path. No arguments means stdin.
+/// yields its text, Markdown, HTML and subtitle files (see `TEXT_EXTENSIONS`) recursively,
+/// sorted by path. No arguments means stdin.
 pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>> {
     if args.is_empty() {
         return Ok(vec![stdin_input()]);
@@ -55,7 +59,9 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>> {
             let mut files = Vec::new();
             collect_text_files(path, &mut files)?;
             if files.is_empty() {
-                bail!("{arg}: directory contains no .txt or .md files");
+                bail!(
+                    "{arg}: directory contains no .txt, .md, .markdown, .html, .htm, .xhtml, .srt or .vtt files"
+                );
             }
             files.sort();
             inputs.extend(files.into_iter().map(|file| Input {
@@ -105,7 +111,12 @@ fn has_text_extension(path: &Path) -> bool {
 /// Reads and decodes one input. With `lossy`, invalid UTF-8 becomes U+FFFD instead of an
 /// error.
 pub fn read_input(input: &Input, lossy: bool) -> Result<String> {
-    let bytes = match &input.source {
+    decode(read_bytes(input)?, &input.name, lossy)
+}
+
+/// Reads one input's bytes.
+pub fn read_bytes(input: &Input) -> Result<Vec<u8>> {
+    Ok(match &input.source {
         Source::Stdin => {
             let mut bytes = Vec::new();
             std::io::stdin()
@@ -117,8 +128,7 @@ pub fn read_input(input: &Input, lossy: bool) -> Result<String> {
         Source::File(path) => {
             fs::read(path).with_context(|| format!("{}: cannot read input", input.name))?
         }
-    };
-    decode(bytes, &input.name, lossy)
+    })
 }
 
 /// Decodes bytes as UTF-8, dropping a leading byte-order mark. The error names the input

@@ -583,13 +583,18 @@ fn several_files_and_a_directory() {
         ("sub/deeper/c.TXT", "Troisième article.\n"),
         ("sub/d.txt", "Quatrième article.\n"),
         ("notes.json", "{\"pas\": \"du texte\"}\n"),
-        ("sub/e.html", "<p>Pas pris.</p>\n"),
+        ("sub/e.html", "<p>Une <b>page</b>.</p>\n"),
+        (
+            "sub/f.srt",
+            "1\n00:00:01,000 --> 00:00:02,000\nUn sous-titre.\n",
+        ),
     ];
     for (name, text) in files {
         std::fs::write(root.join(name), text).expect("write input");
     }
 
-    // A directory: .txt and .md files, recursively, in sorted path order.
+    // A directory: text, Markdown, HTML and subtitle files, recursively, in sorted path
+    // order; each read in its own format (the HTML as its text).
     let out = translate_files(&["-f", "jsonl", path_str(&root)]);
     assert_success(&out);
     let records = jsonl_records(&stdout(&out));
@@ -600,10 +605,17 @@ fn several_files_and_a_directory() {
             docs.push(doc);
         }
     }
-    let expected: Vec<String> = ["a.md", "b.txt", "sub/d.txt", "sub/deeper/c.TXT"]
-        .iter()
-        .map(|f| root.join(f).display().to_string())
-        .collect();
+    let expected: Vec<String> = [
+        "a.md",
+        "b.txt",
+        "sub/d.txt",
+        "sub/deeper/c.TXT",
+        "sub/e.html",
+        "sub/f.srt",
+    ]
+    .iter()
+    .map(|f| root.join(f).display().to_string())
+    .collect();
     assert_eq!(docs, expected);
     let fr: Vec<&str> = records
         .iter()
@@ -617,7 +629,9 @@ fn several_files_and_a_directory() {
             "Deuxième article.",
             "Il fait beau.",
             "Quatrième article.",
-            "Troisième article."
+            "Troisième article.",
+            "Une page.",
+            "Un sous-titre."
         ]
     );
 
@@ -1062,7 +1076,8 @@ fn help_lists_the_choices() {
     for choice in [
         "[possible values: f32, f16, bf16, int8]",
         "[possible values: cpu, cuda, cuda:N, metal, metal:N]",
-        "[possible values: text, markdown, html, tsv, jsonl, tmx, moses]",
+        "[possible values: text, markdown, html, tsv, jsonl, tmx, moses, same]",
+        "[possible values: auto, text, markdown, html, srt, vtt]",
         "[possible values: auto, avx512, avx2, portable, candle]",
     ] {
         assert!(help.contains(choice), "{choice} missing from:\n{help}");

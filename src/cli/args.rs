@@ -15,6 +15,7 @@ use traduire::marian::{
     DecodeOptions, KernelChoice, ModelOptions, MAX_LENGTH_RATIO, MAX_REPETITION_PENALTY,
     MAX_THREADS,
 };
+use traduire::markup::InputFormat;
 use traduire::source::{FetchOptions, ModelSource, ModelSpec};
 use traduire::write::Format;
 
@@ -355,11 +356,14 @@ pub enum FormatArg {
     Tmx,
     /// Two line-aligned files, PREFIX.fr and PREFIX.en.
     Moses,
+    /// The document in its own format, English in place of French (HTML in, HTML out).
+    Same,
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
+impl FormatArg {
+    /// The side-by-side writer's format; `None` for `same`, which renders the document.
+    pub fn writer_format(self) -> Option<Format> {
+        Some(match self {
             FormatArg::Text => Format::Text,
             FormatArg::Markdown => Format::Markdown,
             FormatArg::Html => Format::Html,
@@ -367,7 +371,41 @@ impl From<FormatArg> for Format {
             FormatArg::Jsonl => Format::Jsonl,
             FormatArg::Tmx => Format::Tmx,
             FormatArg::Moses => Format::Moses,
-        }
+            FormatArg::Same => return None,
+        })
+    }
+}
+
+/// `--input-format` values of `translate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    /// By extension (.html .htm .xhtml .md .markdown .srt .vtt), else by content (HTML,
+    /// SRT, WebVTT), else plain text.
+    Auto,
+    /// Plain text.
+    Text,
+    /// Markdown (CommonMark, GitHub tables).
+    #[value(alias = "md")]
+    Markdown,
+    /// An HTML page or fragment.
+    Html,
+    /// SubRip subtitles.
+    Srt,
+    /// WebVTT subtitles.
+    Vtt,
+}
+
+impl InputFormatArg {
+    /// The format forced, or `None` for auto.
+    pub fn forced(self) -> Option<InputFormat> {
+        Some(match self {
+            InputFormatArg::Auto => return None,
+            InputFormatArg::Text => InputFormat::Text,
+            InputFormatArg::Markdown => InputFormat::Markdown,
+            InputFormatArg::Html => InputFormat::Html,
+            InputFormatArg::Srt => InputFormat::Srt,
+            InputFormatArg::Vtt => InputFormat::Vtt,
+        })
     }
 }
 

@@ -1,32 +1,37 @@
 //! `traduire translate`: articles in, bilingual side-by-side output out.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
-use clap::Args;
-use traduire::bilingual::BilingualDocument;
-use traduire::document::Document;
-use traduire::input::{expand_inputs, read_input};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use traduire::input::{expand_inputs, read_bytes, Input, Source};
 use traduire::marian::ModelOptions;
+use traduire::markup::{InputFormat, Markup};
 use traduire::segment::SegmentOptions;
 use traduire::translator::{Event, Translator, TranslatorOptions};
-use traduire::write::{open_writer, Format, Output, WriterOptions};
+use traduire::write::{open_writer, DocumentWriter, Output, Sink, WriterOptions};
 
-use super::args::{DecodeArgs, FormatArg, ModelArgs};
+use super::args::{DecodeArgs, FormatArg, InputFormatArg, ModelArgs};
 use super::progress::sentence_bar;
 
 /// Arguments of `traduire translate`.
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    /// Files, directories (.txt and .md files, recursively) or `-` for stdin.
+    /// Files, directories (.txt .md .markdown .html .htm .xhtml .srt .vtt files,
+    /// recursively) or `-` for stdin.
     #[arg(default_value = "-")]
     pub inputs: Vec<String>,
-    /// Output format.
+    /// Output format: side by side (text, markdown, html), a corpus (tsv, jsonl, tmx,
+    /// moses), or same: the document in its own format with English in place of French.
     #[arg(short, long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
+    /// How to read the inputs: auto goes by extension, else by content, else plain text.
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub input_format: InputFormatArg,
     /// Write to this file (atomically: a temp file, then a rename) instead of stdout. For
-    /// moses, the prefix of PREFIX.fr and PREFIX.en.
+    /// moses, the prefix of PREFIX.fr and PREFIX.en; for same with several inputs, a
+    /// directory that receives one file per input.
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
@@ -52,6 +57,16 @@ pub struct TranslateArgs {
     pub quiet: bool,
 }
 
+/// Where the translated documents go: a side-by-side writer, or (for `-f same`) each
+/// document rendered in its own format.
+enum Destination {
+    Writer(Box<dyn DocumentWriter>),
+    /// Standard output, or one file.
+    Same(Option<Sink>),
+    /// A directory: one file per input, named as the input.
+    SameDir(PathBuf),
+}
+
 /// Runs the subcommand: one document at a time, so memory holds one document and one batch.
 pub fn run(args: TranslateArgs) -> Result<()> {
     // Everything that can be checked without the model comes first: a typo must not cost a
@@ -59,49 +74,60 @@ pub fn run(args: TranslateArgs) -> Result<()> {
     let model_options = args.model.runtime.options()?;
     args.decode.check()?;
     args.model.check()?;
+    let forced = args.input_format.forced();
+    if args.sentences && forced.is_some_and(|f| f != InputFormat::Text) {
+        bail!("--sentences reads plain text, one sentence per line: it cannot be used with --input-format {}", forced.map_or("", InputFormat::name));
+    }
     if args.alignments && !matches!(args.format, FormatArg::Jsonl | FormatArg::Tsv) {
-        anyhow::bail!(
+        bail!(
             "--alignments is written by -f jsonl and -f tsv only, not by -f {}",
-            Format::from(args.format)
+            args.format
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_string())
         );
     }
     let inputs = expand_inputs(&args.inputs)?;
     let interactive = std::io::stderr().is_terminal() && !args.quiet;
-    let format: Format = args.format.into();
-    let output = match &args.output {
-        Some(path) => Output::File(path.clone()),
-        None => Output::Stdout,
+    let mut destination = match args.format.writer_format() {
+        Some(format) => {
+            let output = match &args.output {
+                Some(path) => Output::File(path.clone()),
+                None => Output::Stdout,
+            };
+            let writer_options = WriterOptions {
+                columns: text_columns(&args),
+                alignments: args.alignments,
+                ..WriterOptions::default()
+            };
+            Destination::Writer(open_writer(format, output, &writer_options)?)
+        }
+        None => match (&args.output, inputs.len()) {
+            (Some(dir), _) if dir.is_dir() => Destination::SameDir(dir.clone()),
+            (Some(path), 1) => Destination::Same(Some(Sink::open(Output::File(path.clone()))?)),
+            (None, 1) => Destination::Same(None),
+            (_, n) => bail!(
+                "-f same writes one document per input, and {n} inputs were given: give -o an existing directory"
+            ),
+        },
     };
-    let writer_options = WriterOptions {
-        columns: text_columns(&args),
-        alignments: args.alignments,
-        ..WriterOptions::default()
-    };
-    let mut writer = open_writer(format, output, &writer_options)?;
 
     // The model loads on the first non-empty document, so empty input needs no model.
     let mut translator: Option<(Translator, TranslatorOptions)> = None;
     let progress = sentence_bar(interactive);
     for input in &inputs {
-        let text = read_input(input, args.lossy)?;
-        let document = if args.sentences {
-            Document::from_lines(text)
-        } else {
-            Document::parse(
-                text,
-                &SegmentOptions {
-                    wrapped: args.wrapped,
-                },
-            )
-        };
-        let sentences: Vec<&str> = document.sentences().map(|(_, _, s)| s).collect();
+        let (markup, format) = read_document(input, &args, forced)?;
+        let sentences = markup.sentences();
         let translations = if sentences.is_empty() {
             Vec::new()
         } else {
             if translator.is_none() {
                 translator = Some(load(&args, &model_options, interactive)?);
             }
-            let (translator, options) = translator.as_ref().expect("loaded above");
+            let (translator, options) = translator.as_mut().expect("loaded above");
+            // Inline markup is put back through the alignment, when the document is
+            // written in its own format.
+            options.alignments =
+                args.alignments || (args.format == FormatArg::Same && format.has_inline_markup());
             progress.inc_length(sentences.len() as u64);
             let quiet = args.quiet;
             let name = &input.name;
@@ -121,11 +147,78 @@ pub fn run(args: TranslateArgs) -> Result<()> {
                 Event::LongSentenceSplit { .. } => {}
             })?
         };
-        let bilingual = BilingualDocument::join(input.name.clone(), &document, translations)?;
-        progress.suspend(|| writer.write_document(&bilingual))?;
+        match &mut destination {
+            Destination::Writer(writer) => {
+                let bilingual = markup.bilingual(input.name.clone(), translations)?;
+                progress.suspend(|| writer.write_document(&bilingual))?;
+            }
+            Destination::Same(sink) => {
+                let text = markup.render(&translations)?;
+                match sink {
+                    Some(sink) => sink
+                        .write_all(text.as_bytes())
+                        .with_context(|| sink.describe())?,
+                    None => progress
+                        .suspend(|| {
+                            let mut out = std::io::stdout().lock();
+                            out.write_all(text.as_bytes())?;
+                            out.flush()
+                        })
+                        .context("writing to standard output")?,
+                }
+            }
+            Destination::SameDir(dir) => {
+                let text = markup.render(&translations)?;
+                let path = dir.join(output_name(input));
+                let mut sink = Sink::open(Output::File(path.clone()))?;
+                sink.write_all(text.as_bytes())
+                    .with_context(|| path.display().to_string())?;
+                sink.finish()?;
+            }
+        }
     }
     progress.finish_and_clear();
-    writer.finish()
+    match destination {
+        Destination::Writer(writer) => writer.finish(),
+        Destination::Same(Some(sink)) => sink.finish(),
+        Destination::Same(None) | Destination::SameDir(_) => Ok(()),
+    }
+}
+
+/// Reads and parses one input in its format: the one forced, else its extension's, else
+/// what its content looks like, else plain text.
+fn read_document(
+    input: &Input,
+    args: &TranslateArgs,
+    forced: Option<InputFormat>,
+) -> Result<(Markup, InputFormat)> {
+    let bytes = read_bytes(input)?;
+    let by_name = match &input.source {
+        Source::File(path) => InputFormat::from_path(path),
+        Source::Stdin => None,
+    };
+    let format = match forced.or(by_name) {
+        Some(format) => format,
+        None => InputFormat::sniff(&String::from_utf8_lossy(&bytes)),
+    };
+    let text = format.decode(bytes, &input.name, args.lossy)?;
+    let markup = if format == InputFormat::Text && args.sentences {
+        Markup::from_lines(text)
+    } else {
+        let segment = SegmentOptions {
+            wrapped: args.wrapped,
+        };
+        Markup::parse(text, format, &segment).with_context(|| input.name.clone())?
+    };
+    Ok((markup, format))
+}
+
+/// The file name a document gets in an output directory: its own (`-` is `stdin`).
+fn output_name(input: &Input) -> PathBuf {
+    match &input.source {
+        Source::File(path) => Path::new(path.file_name().unwrap_or(path.as_os_str())).to_path_buf(),
+        Source::Stdin => PathBuf::from("stdin"),
+    }
 }
 
 /// Resolves (downloads) the model, loads it and checks the decoding options against it.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::document::{Document, ParagraphKind};
 use crate::input::decode;
+use crate::markup::{InputFormat, Markup};
 use crate::segment::SegmentOptions;
 
 /// How an input is read.
@@ -268,7 +269,7 @@ impl RowReader {
                 reader.read_to_end(&mut bytes).with_context(|| {
                     format!("{name}: cannot read input (truncated or corrupt compressed data?)")
                 })?;
-                let text = decode(bytes, &name, self.lossy)?;
+                let text = document_text(input, bytes, &name, self.lossy)?;
                 let document = Document::parse(text, &SegmentOptions { wrapped: *wrapped });
                 let mut rows = VecDeque::new();
                 for (p, paragraph) in document.paragraphs.iter().enumerate() {
@@ -294,6 +295,35 @@ impl RowReader {
                 line: 0,
             }),
         }
+    }
+}
+
+/// An article's text: HTML, Markdown and subtitle files (by their extension, under any
+/// `.gz` or `.zst`) read as their text, markup removed (one paragraph per block); other
+/// files as they are.
+fn document_text(input: &CorpusInput, bytes: Vec<u8>, name: &str, lossy: bool) -> Result<String> {
+    let format = match input {
+        CorpusInput::File(path) => {
+            let compressed = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("gz") || e.eq_ignore_ascii_case("zst"));
+            let inner = if compressed {
+                path.with_extension("")
+            } else {
+                path.clone()
+            };
+            InputFormat::from_path(&inner)
+        }
+        CorpusInput::Stdin => None,
+    };
+    match format {
+        Some(format) if format != InputFormat::Text => {
+            let text = format.decode(bytes, name, lossy)?;
+            let markup = Markup::parse(text, format, &SegmentOptions::default())
+                .with_context(|| name.to_string())?;
+            Ok(markup.plain_text())
+        }
+        _ => decode(bytes, name, lossy),
     }
 }
 
