@@ -57,7 +57,11 @@ CONFIGS = {
     "greedy-b1": (1, 1),
     "beam4-b1": (4, 1),
 }
-PAD_ID = 59513  # opus-mt-fr-en; read from config.json when present
+
+
+def model_eos(model_dir) -> int:
+    """The checkpoint's </s> id: 0 for opus-mt-fr-en, 43311 for opus-mt-tc-big-fr-en."""
+    return json.loads((Path(model_dir) / "config.json").read_text()).get("eos_token_id", 0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -84,11 +88,11 @@ def forced_length(ratio: float, longest: int) -> int:
     return max(1, int(math.floor(f32(ratio) * longest + 0.5)))
 
 
-def load_workload(path: Path) -> list[list[int]]:
+def load_workload(path: Path, eos: int) -> list[list[int]]:
     sentences = json.loads(path.read_text())["sentences"]
     for i, s in enumerate(sentences):
-        if not s or s[-1] != 0:
-            raise SystemExit(f"{path}: sentence {i} does not end with EOS (0)")
+        if not s or s[-1] != eos:
+            raise SystemExit(f"{path}: sentence {i} does not end with EOS ({eos})")
     return sentences
 
 
@@ -134,7 +138,8 @@ def worker_transformers(a, sentences, batches):
         )
         # out = [decoder start] + L new tokens per row (the last one the forced EOS).
         new = out[:, 1:]
-        if new.shape != (ids.shape[0], L) or (new == pad).any() or (new[:, -1] != 0).any():
+        eos = model.config.eos_token_id
+        if new.shape != (ids.shape[0], L) or (new == pad).any() or (new[:, -1] != eos).any():
             raise RuntimeError(f"transformers generated {tuple(new.shape)}, expected {ids.shape[0]}x{L}")
         return new.numel()
 
@@ -198,7 +203,7 @@ def peak_rss_mb() -> float | None:
 
 
 def worker_main(a):
-    sentences = load_workload(Path(a.workload))
+    sentences = load_workload(Path(a.workload), model_eos(a.model_dir))
     batches = plan(sentences, a.batch, a.force_length)
     if a.worker == "transformers":
         r = worker_transformers(a, sentences, batches)
@@ -256,6 +261,7 @@ def measure(engine, a, workload_file: Path, sentences, beams, batch, env) -> dic
             a.traduire, "bench", "--model-dir", a.model_dir, "--workload", workload_file,
             "--beams", beams, "--max-batch-sentences", batch, "--threads", a.threads,
             "--force-length", a.force_length, "--repeat", 1, "--json", "--dtype", dtype,
+            "--kernels", a.kernels,
         ]  # fmt: skip
         r = run_json([str(c) for c in cmd], env)
         # traduire names what ran it ("cpu int8 (avx512)"); the record's engine is ours.
@@ -302,9 +308,53 @@ def summarize(runs, configs, engines, n_sentences):
     return rows
 
 
+def ct2_backend(a, env) -> str:
+    """What CTranslate2 chose on this CPU (ISA and GEMM backend), from its verbose log."""
+    code = ("import ctranslate2, sys; ctranslate2.Translator(sys.argv[1], device='cpu', intra_threads=1, "
+            "compute_type='int8')")
+    path = Path(a.model_dir) / "ct2-int8"
+    if not path.exists():
+        return "n/a"
+    p = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True)
+    lines = [l.split("]", 1)[-1].strip() for l in (p.stdout + p.stderr).splitlines()
+             if "CPU" in l or "ISA" in l or "backend" in l.lower() or "GEMM" in l]
+    return "; ".join(lines[:4]) or "unknown"
+
+
+def write_chart(rows, meta, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    engines = list(dict.fromkeys(r["engine"] for r in rows))
+    fig, ax = plt.subplots(figsize=(10, 4.6))
+    width = 0.8 / max(1, len(engines))
+    for k, e in enumerate(engines):
+        xs, ys = [], []
+        for c_index, c in enumerate(configs):
+            for r in rows:
+                if r["engine"] == e and r["config"] == c:
+                    xs.append(c_index + (k - (len(engines) - 1) / 2) * width)
+                    ys.append(r["median"])
+        bars = ax.bar(xs, ys, width, label=e)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(configs)))
+    ax.set_xticklabels([c.replace("-b", ", batch ").replace("beam4", "beam 4") for c in configs])
+    ax.set_ylabel("target tokens/s (median)")
+    ax.set_title(f"{meta['model']} on {meta['cpu']}, {meta['threads']} threads, kernels {meta['kernels']}, "
+                 f"{meta['rounds']} interleaved rounds", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+
+
 def table(rows, meta) -> str:
     out = [
-        f"CPU: {meta['cpu']}; {meta['threads']} threads; forced length R = {meta['force_length']}; "
+        f"CPU: {meta['cpu']}; {meta['threads']} threads; model {meta['model']}; traduire kernels "
+        f"{meta['kernels']}; CTranslate2 ISA {meta['ct2_isa']} ({meta['ct2_backend']}); "
+        f"forced length R = {meta['force_length']}; "
         f"{meta['rounds']} round(s), engines interleaved; fp32 unless noted.",
         "",
         "| engine | configuration | sentences | target tokens/s, median (min–max) | ratio to traduire | peak RSS MB |",
@@ -338,6 +388,9 @@ def main():
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated subset of " + ",".join(CONFIGS))
     p.add_argument("--quick", action="store_true", help="smoke test: 64 / 16 sentences, 1 round")
     p.add_argument("--out", help="write raw results and the summary as JSON")
+    p.add_argument("--chart", help="write a chart of the summary (SVG, matplotlib): tokens/s per engine and configuration")
+    p.add_argument("--kernels", default="auto", help="traduire's --kernels (auto, avx512, avx2, portable)")
+    p.add_argument("--ct2-isa", help="CT2_FORCE_CPU_ISA for CTranslate2 (e.g. AVX2 with --kernels avx2)")
     # worker mode (internal)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--workload", help=argparse.SUPPRESS)
@@ -366,11 +419,15 @@ def main():
     env = dict(os.environ)
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
         env[k] = str(a.threads)
+    if a.ct2_isa:
+        env["CT2_FORCE_CPU_ISA"] = a.ct2_isa
+    # CTranslate2 prints which backend and ISA it uses at verbose level.
+    env.setdefault("CT2_VERBOSE", "1")
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_peers_"))
     full = tmp / "workload.json"
     subprocess.run([a.traduire, "bench", "--model-dir", a.model_dir, "--write-workload", str(full)], check=True)
-    sentences = load_workload(full)
+    sentences = load_workload(full, model_eos(a.model_dir))
     order = sorted_order(sentences)
 
     files, subsets, n_sentences = {}, {}, {}
@@ -385,6 +442,10 @@ def main():
         files[c], subsets[c] = f, subset
 
     meta = {
+        "model": Path(a.model_dir).name,
+        "kernels": a.kernels,
+        "ct2_isa": a.ct2_isa or "default",
+        "ct2_backend": ct2_backend(a, env),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "threads": a.threads,
@@ -428,6 +489,8 @@ def main():
     rows = summarize(runs, configs, engines, n_sentences)
     meta["elapsed_s"] = time.time() - started
     print(table(rows, meta))
+    if a.chart:
+        write_chart(rows, meta, Path(a.chart))
     if a.out:
         Path(a.out).write_text(json.dumps({"meta": meta, "runs": runs, "summary": rows}, indent=1) + "\n")
     if any("error" in r for r in runs):

@@ -3,6 +3,12 @@
 for benchmarks when the Hugging Face Hub is unreachable. Never written into the repository.
 
     /work/venv/bin/python scripts/make_bench_model.py [OUT_DIR]
+    /work/venv/bin/python scripts/make_bench_model.py --tc-big [OUT_DIR]
+
+--tc-big makes Helsinki-NLP/opus-mt-tc-big-fr-en's architecture instead (d_model 1024, 6+6
+layers, 16 heads, ffn 4096, relu, vocab 53017, </s> = 43311, pad = decoder start = 53016, 1024
+positions), stored in float16 like that checkpoint (~460 MB), into
+${TRADUIRE_CACHE:-$HOME/.cache/traduire}/opus-mt-tc-big-fr-en-random/.
 
 OUT_DIR defaults to ${TRADUIRE_CACHE:-$HOME/.cache/traduire}/opus-mt-fr-en-random/ and gets:
   config.json, generation_config.json   the real opus-mt-fr-en fields (d_model 512, 6+6 layers, 8 heads,
@@ -36,22 +42,35 @@ from make_model_fixtures import opus_style_config, opus_style_generation_config,
 
 ROOT = Path(__file__).resolve().parent.parent
 TOK_DIR = ROOT / "tests" / "fixtures" / "tokenizer"
-VOCAB = 59514
-PAD = VOCAB - 1
+ARCHITECTURES = {
+    # name: vocab, eos, d_model, layers, heads, ffn, activation, positions, storage dtype
+    "opus-mt-fr-en": dict(vocab=59514, eos=0, d=512, layers=6, heads=8, ffn=2048, act="swish", pos=512,
+                          dtype=torch.float32),
+    "opus-mt-tc-big-fr-en": dict(vocab=53017, eos=43311, d=1024, layers=6, heads=16, ffn=4096, act="relu",
+                                 pos=1024, dtype=torch.float16),
+}
 
 
-def default_out():
+def default_out(name):
     base = os.environ.get("TRADUIRE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "traduire")
-    return Path(base) / "opus-mt-fr-en-random"
+    return Path(base) / f"{name}-random"
 
 
 def main():
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default_out()
+    args = [a for a in sys.argv[1:] if a != "--tc-big"]
+    name = "opus-mt-tc-big-fr-en" if "--tc-big" in sys.argv[1:] else "opus-mt-fr-en"
+    arch = ARCHITECTURES[name]
+    VOCAB, EOS = arch["vocab"], arch["eos"]
+    PAD = VOCAB - 1
+    out = Path(args[0]) if args else default_out(name)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    cfg = opus_style_config(VOCAB, PAD, 512, 6, 6, 8, 2048, "swish", 512)
-    cfg["_name_or_path"] = "traduire-random-opus-mt-fr-en"
+    cfg = opus_style_config(VOCAB, PAD, arch["d"], arch["layers"], arch["layers"], arch["heads"], arch["ffn"],
+                            arch["act"], arch["pos"])
+    cfg["_name_or_path"] = f"traduire-random-{name}"
     gen = opus_style_generation_config(PAD)
+    for c in (cfg, gen):
+        c["eos_token_id"] = c["forced_eos_token_id"] = EOS
     torch.manual_seed(0)
     model = MarianMTModel(marian_config_from(cfg)).eval()
     with torch.no_grad():
@@ -61,7 +80,7 @@ def main():
     t1 = time.time()
     from safetensors.torch import save_file
 
-    sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()
+    sd = {k: v.detach().to(arch["dtype"]).contiguous() for k, v in model.state_dict().items()
           if "embed_positions" not in k and k not in ("model.encoder.embed_tokens.weight",
                                                       "model.decoder.embed_tokens.weight", "lm_head.weight")}
     save_file(dict(sorted(sd.items())), str(out / "model.safetensors"), metadata={"format": "pt"})
@@ -72,6 +91,9 @@ def main():
     tiny = json.loads((TOK_DIR / "vocab.json").read_text())
     tiny_pad = tiny["<pad>"]
     by_id = {i: p for p, i in tiny.items() if i != tiny_pad}
+    # </s> at the architecture's id (the piece there moves to 0).
+    if EOS != 0:
+        by_id[0], by_id[EOS] = by_id.get(EOS, f"<filler_{EOS}>"), "</s>"
     vocab = {}
     for i in range(PAD):
         vocab[by_id.get(i, f"<filler_{i}>")] = i
@@ -83,7 +105,7 @@ def main():
 
     import ctranslate2
 
-    for quant, sub in ((None, "ct2-float32"), ("int8", "ct2-int8")):
+    for quant, sub in (("float32", "ct2-float32"), ("int8", "ct2-int8")):
         t = time.time()
         conv = ctranslate2.converters.TransformersConverter(str(out))
         conv.convert(str(out / sub), quantization=quant, force=True)
