@@ -211,6 +211,12 @@ fn quantize_row(isa: Isa, row: &[f32], inv: f32, shift: u8, dst: &mut [u8]) {
         unsafe { quantize_row_avx512(row, inv, shift, dst) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 {
+        // SAFETY: AVX2 is supported (the kernels were chosen for this CPU).
+        unsafe { quantize_row_avx2(row, inv, shift, dst) };
+        return;
+    }
     let _ = isa;
     quantize_row_scalar(row, inv, shift, dst);
 }
@@ -238,6 +244,35 @@ unsafe fn quantize_row_avx512(row: &[f32], inv: f32, shift: u8, dst: &mut [u8]) 
         let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), lo), hi);
         let bytes = _mm_xor_si128(_mm512_cvtepi32_epi8(q), xor);
         _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), bytes);
+        i += 16;
+    }
+    quantize_row_scalar(&row[full..], inv, shift, &mut dst[full..]);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn quantize_row_avx2(row: &[f32], inv: f32, shift: u8, dst: &mut [u8]) {
+    use std::arch::x86_64::*;
+    let full = row.len() / 16 * 16;
+    let scale = _mm256_set1_ps(inv);
+    let (lo, hi) = (_mm256_set1_epi32(-127), _mm256_set1_epi32(127));
+    let xor = _mm_set1_epi8(shift as i8);
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 16 <= full <= len of both slices.
+        let q = |at: usize| {
+            let v = _mm256_mul_ps(_mm256_loadu_ps(row.as_ptr().add(at)), scale);
+            // Rounds to nearest, ties to even (the default MXCSR mode), like round_ties_even.
+            _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(v), lo), hi)
+        };
+        // Two vectors of 8 i32 -> 16 i16 -> 16 i8 (values within ±127: packs never clamp),
+        // the 128-bit lanes of each pack put back in order.
+        let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packs_epi32(q(i), q(i + 8)));
+        let bytes = _mm_packs_epi16(
+            _mm256_castsi256_si128(words),
+            _mm256_extracti128_si256::<1>(words),
+        );
+        _mm_storeu_si128(dst.as_mut_ptr().add(i).cast(), _mm_xor_si128(bytes, xor));
         i += 16;
     }
     quantize_row_scalar(&row[full..], inv, shift, &mut dst[full..]);
@@ -456,6 +491,12 @@ fn dequantize(
         unsafe { dequantize_avx512(acc, compensation, row_scale, col_scales, bias, dst) };
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2 {
+        // SAFETY: AVX2 is supported (the kernels were chosen for this CPU).
+        unsafe { dequantize_avx2(acc, compensation, row_scale, col_scales, bias, dst) };
+        return;
+    }
     let _ = isa;
     dequantize_scalar(acc, compensation, row_scale, col_scales, bias, dst);
 }
@@ -506,6 +547,46 @@ unsafe fn dequantize_avx512(
         }
         _mm512_storeu_ps(dst.as_mut_ptr().add(j), y);
         j += 16;
+    }
+    dequantize_scalar(
+        &acc[full..],
+        compensation.map(|c| &c[full..]),
+        row_scale,
+        &col_scales[full..],
+        bias.map(|b| &b[full..]),
+        &mut dst[full..],
+    );
+}
+
+/// [`dequantize_scalar`] with AVX2: the same three roundings (no fused multiply-add).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dequantize_avx2(
+    acc: &[i32],
+    compensation: Option<&[i32]>,
+    row_scale: f32,
+    col_scales: &[f32],
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let s = _mm256_set1_ps(row_scale);
+    let full = dst.len() / 8 * 8;
+    let mut j = 0;
+    while j < full {
+        // SAFETY: j + 8 <= full <= every slice's length.
+        let mut exact = _mm256_loadu_si256(acc.as_ptr().add(j).cast());
+        if let Some(c) = compensation {
+            exact = _mm256_sub_epi32(exact, _mm256_loadu_si256(c.as_ptr().add(j).cast()));
+        }
+        let v = _mm256_cvtepi32_ps(exact);
+        let t = _mm256_mul_ps(s, _mm256_loadu_ps(col_scales.as_ptr().add(j)));
+        let mut y = _mm256_mul_ps(v, t);
+        if let Some(b) = bias {
+            y = _mm256_add_ps(y, _mm256_loadu_ps(b.as_ptr().add(j)));
+        }
+        _mm256_storeu_ps(dst.as_mut_ptr().add(j), y);
+        j += 8;
     }
     dequantize_scalar(
         &acc[full..],
@@ -669,6 +750,37 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The activations' bytes and scales are the same on every instruction set (the VNNI
+    /// shift aside): rounding ties to even, clamping, tails of every length, NaN rows.
+    #[test]
+    fn activation_quantization_is_the_same_on_every_isa() {
+        let mut rows = data(37 * 45, 21);
+        // Exact ties after scaling: 127 / 127 * 0.5 etc.
+        for (i, v) in rows.iter_mut().enumerate().take(45) {
+            *v = (i as f32 - 22.0) * 0.5;
+        }
+        rows[45 * 3 + 7] = f32::NAN;
+        for k in [1, 7, 15, 16, 17, 31, 45] {
+            let m = rows.len() / 45;
+            let x: Vec<f32> = rows.chunks(45).flat_map(|r| &r[..k]).copied().collect();
+            let mut reference: Option<(Vec<u8>, Vec<u32>)> = None;
+            for isa in Isa::available() {
+                let mut q = QuantizedRows::default();
+                quantize_rows(isa, &x, m, k, &mut q).unwrap();
+                let shift = if isa == Isa::Avx512 { 0x80 } else { 0 };
+                let bytes: Vec<u8> = q.data.iter().map(|b| b ^ shift).collect();
+                let scales: Vec<u32> = q.scales.iter().map(|s| s.to_bits()).collect();
+                match &reference {
+                    None => reference = Some((bytes, scales)),
+                    Some((b, s)) => {
+                        assert_eq!(&bytes, b, "{isa} k {k}");
+                        assert_eq!(&scales, s, "{isa} k {k}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -275,6 +275,9 @@ pub fn max_abs(isa: Isa, x: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: the caller's `Kernels` only hold instruction sets this CPU supports.
         Isa::Avx512 => unsafe { x86::max_abs_avx512(x) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { x86::max_abs_avx2(x) },
         _ => {
             let mut best = 0f32;
             for &v in x {
@@ -820,6 +823,31 @@ pub(crate) mod x86 {
             return f32::NAN;
         }
         _mm512_reduce_max_ps(best).max(tail)
+    }
+
+    /// `max |x|` (NaN when any value is NaN) with AVX2: the maximum is exact, so the order
+    /// of comparisons does not matter.
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) unsafe fn max_abs_avx2(x: &[f32]) -> f32 {
+        let full = x.len() / 8 * 8;
+        let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+        let mut best = _mm256_setzero_ps();
+        let mut nan = _mm256_setzero_ps();
+        let mut i = 0;
+        while i < full {
+            // SAFETY: i + 8 <= full <= x.len().
+            let v = _mm256_loadu_ps(x.as_ptr().add(i));
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v));
+            best = _mm256_max_ps(best, _mm256_and_ps(v, abs_mask));
+            i += 8;
+        }
+        let tail = super::max_abs(Isa::Portable, &x[full..]);
+        if _mm256_movemask_ps(nan) != 0 || tail.is_nan() {
+            return f32::NAN;
+        }
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), best);
+        lanes.iter().fold(tail, |m, &v| m.max(v))
     }
 
     /// [`tree`] in registers: halves, quarters, pairs.
