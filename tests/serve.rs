@@ -128,6 +128,14 @@ fn libretranslate_translate_in_every_body_encoding() {
             .as_bytes(),
     );
     assert_eq!(a.json()["translatedText"], r.text(FRENCH[0]));
+    // Fields in the query string of a form request, as LibreTranslate reads them.
+    let a = server.request(
+        "POST",
+        &format!("/translate?source=fr&q={}", encode(FRENCH[1])),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"",
+    );
+    assert_eq!(a.json()["translatedText"], r.text(FRENCH[1]));
     // An empty text is an empty translation.
     let a = server.post_json(
         "/translate",
@@ -562,6 +570,62 @@ fn cross_request_batching_dedup_and_cache() {
     assert_eq!(a.json()["translatedText"], r.text(shared));
     assert_eq!(server.metric("traduire_cache_hits_total"), 1.0);
     assert_eq!(server.metric("traduire_sentences_translated_total"), 7.0);
+}
+
+#[test]
+fn many_concurrent_clients_every_answer_correct() {
+    // 24 clients x 40 requests, each 1 to 4 texts drawn from 60 sentences; a cache smaller
+    // than the set, so that the model keeps working. No error of any kind is allowed.
+    let server = srv::start(&["--cache-size", "16", "--queue-limit", "100000"]);
+    let pool: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                "Selon le rapport numéro {i}, la ville de Lyon a {} habitants.",
+                i * 37 + 5
+            )
+        })
+        .collect();
+    let expected: Vec<String> = pool.iter().map(|s| reference().text(s)).collect();
+    let pool = std::sync::Arc::new((pool, expected));
+    let handles: Vec<_> = (0..24u64)
+        .map(|client| {
+            let address = server.address.clone();
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                let mut seed = client * 7919 + 1;
+                let mut next = move |n: u64| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 33) % n) as usize
+                };
+                for _ in 0..40 {
+                    let picks: Vec<usize> = (0..1 + next(4)).map(|_| next(60)).collect();
+                    let q: Vec<&str> = picks.iter().map(|&i| pool.0[i].as_str()).collect();
+                    let body = json!({"q": q, "source": "fr", "target": "en"}).to_string();
+                    let a = srv::request(
+                        &address,
+                        "POST",
+                        "/translate",
+                        &[("Content-Type", "application/json")],
+                        body.as_bytes(),
+                    );
+                    assert_eq!(a.status, 200, "{}", a.body);
+                    let want: Vec<&str> = picks.iter().map(|&i| pool.1[i].as_str()).collect();
+                    assert_eq!(a.json()["translatedText"], json!(want));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("a client thread");
+    }
+    let page = server.get("/metrics").body;
+    assert!(
+        page.contains("traduire_http_requests_total{route=\"/translate\",status=\"200\"} 960"),
+        "{page}"
+    );
+    assert!(server.metric("traduire_sentences_translated_total") >= 60.0);
 }
 
 #[test]

@@ -61,8 +61,9 @@ pub struct ServeArgs {
     /// Most bytes in a request body.
     #[arg(long, value_name = "BYTES", default_value_t = 2_000_000, value_parser = clap::value_parser!(u64).range(1024..=1_073_741_824))]
     pub body_limit: u64,
-    /// Seconds from a request's arrival to its answer, queue included; then 504.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    /// Seconds from a request's arrival to its answer, queue included; then 504 (keep it
+    /// below the clients' own timeouts: Weblate gives up after 20 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
     /// Seconds a client has to send a request's headers (idle keep-alive connections
     /// included); then the connection is closed.
@@ -129,6 +130,19 @@ pub fn run(args: ServeArgs) -> Result<()> {
         Some(origins)
     };
     init_logging(args.quiet);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if let Some(threads) = args
+        .model
+        .runtime
+        .threads
+        .filter(|&t| usize::from(t) > cores)
+    {
+        tracing::warn!(
+            threads,
+            cores,
+            "--threads is above the number of cores: inference threads will compete for them"
+        );
+    }
 
     let config = ServeConfig {
         limits: Limits {

@@ -41,8 +41,10 @@ async fn translate(State(state): State<AppState>, request: Request) -> Response 
 
 async fn translate_request(state: &AppState, request: Request) -> Result<Response, ApiError> {
     let core = state.core();
+    let query = request.uri().query().map(str::to_string);
     let (headers, body) = read_body(core, request).await?;
     let mut fields = Fields::parse(content_type(&headers), &body).await?;
+    fields.merge_query(query.as_deref())?;
     let q = fields.text_or_list("q")?;
     let source = fields.string("source")?;
     let target = fields.string("target")?;
@@ -148,8 +150,10 @@ fn detection_json(d: &Detection) -> Value {
 async fn detect(State(state): State<AppState>, request: Request) -> Response {
     let result = async {
         let core = state.core();
+        let query = request.uri().query().map(str::to_string);
         let (headers, body) = read_body(core, request).await?;
         let mut fields = Fields::parse(content_type(&headers), &body).await?;
+        fields.merge_query(query.as_deref())?;
         let q = fields.string("q")?;
         let api_key = fields.string("api_key")?;
         fields.ignore("secret");

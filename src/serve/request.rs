@@ -140,6 +140,22 @@ impl Fields {
         Ok(fields.finish())
     }
 
+    /// Adds the fields of a URL's query string that the body does not have, as
+    /// LibreTranslate reads form requests (`POST /translate?q=...&source=fr`). A JSON body
+    /// stands alone.
+    pub fn merge_query(&mut self, query: Option<&str>) -> Result<(), ApiError> {
+        let Some(query) = query.filter(|q| !q.is_empty()) else {
+            return Ok(());
+        };
+        if self.encoding == Encoding::Json {
+            return Ok(());
+        }
+        for (name, value) in Self::form(query.as_bytes())?.fields {
+            self.fields.entry(name).or_insert(value);
+        }
+        Ok(())
+    }
+
     /// How the body was encoded.
     pub fn encoding(&self) -> Encoding {
         self.encoding
@@ -369,5 +385,9 @@ mod tests {
             .message
             .contains("q is not valid UTF-8"));
         assert!(Fields::form(b"q=%").is_ok());
+        let mut f = Fields::form(b"q=corps").unwrap();
+        f.merge_query(Some("q=url&source=fr")).unwrap();
+        assert_eq!(f.string("q").unwrap().as_deref(), Some("corps"));
+        assert_eq!(f.string("source").unwrap().as_deref(), Some("fr"));
     }
 }
