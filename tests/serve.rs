@@ -380,6 +380,22 @@ fn bad_requests_name_the_field() {
             "application/json",
             "alternatives: at most 3",
         ),
+        // LibreTranslate's issue #978: one request with alternatives=10000 took the server down.
+        (
+            b"{\"q\": \"a\", \"alternatives\": 10000}",
+            "application/json",
+            "alternatives: at most 3",
+        ),
+        (
+            b"q=a&alternatives=10000",
+            "application/x-www-form-urlencoded",
+            "alternatives: at most 3",
+        ),
+        (
+            b"{\"q\": \"a\", \"alternatives\": \"2\"}",
+            "application/json",
+            "alternatives must be a whole number",
+        ),
         (
             b"{\"q\": \"a\", \"sauce\": \"fr\"}",
             "application/json",
@@ -917,4 +933,74 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn cors_as_libretranslate_or_restricted_or_off() {
+    let preflight = [
+        ("Origin", "https://app.example"),
+        ("Access-Control-Request-Method", "POST"),
+        ("Access-Control-Request-Headers", "content-type"),
+    ];
+    let any = srv::start(&[]);
+    let a = any.request("OPTIONS", "/translate", &preflight, b"");
+    assert_eq!(a.header("access-control-allow-origin"), Some("*"));
+    let a = any.request(
+        "POST",
+        "/translate",
+        &[
+            ("Origin", "https://app.example"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"q": "Oui."}"#,
+    );
+    assert_eq!(
+        (a.status, a.header("access-control-allow-origin")),
+        (200, Some("*"))
+    );
+
+    let one = srv::start(&["--cors-origin", "https://app.example"]);
+    let a = one.request("OPTIONS", "/translate", &preflight, b"");
+    assert_eq!(
+        a.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let other = [
+        ("Origin", "https://evil.example"),
+        ("Access-Control-Request-Method", "POST"),
+    ];
+    assert_eq!(
+        one.request("OPTIONS", "/translate", &other, b"")
+            .header("access-control-allow-origin"),
+        None
+    );
+
+    let off = srv::start(&["--no-cors"]);
+    let a = off.request(
+        "POST",
+        "/translate",
+        &[
+            ("Origin", "https://app.example"),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"q": "Oui."}"#,
+    );
+    assert_eq!(
+        (a.status, a.header("access-control-allow-origin")),
+        (200, None)
+    );
+}
+
+#[test]
+fn ctrl_c_stops_it_cleanly_too() {
+    let mut server = srv::start(&[]);
+    assert_eq!(
+        server.post_json("/translate", &json!({"q": "Oui."})).status,
+        200
+    );
+    let pid = server.pid();
+    srv::signal(pid, "INT");
+    let status = server.wait_exit();
+    assert!(status.success(), "exit status {status}");
+    wait_for(|| server.log_text().contains("stopped"), "the last log line");
 }

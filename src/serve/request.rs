@@ -210,6 +210,10 @@ impl Fields {
         };
         match n {
             Some(n) if n <= max => Ok(Some(n)),
+            _ if max == u64::MAX => Err(ApiError::bad_request(format!(
+                "{name} must be a whole number (got {})",
+                preview(&value)
+            ))),
             _ => Err(ApiError::bad_request(format!(
                 "{name} must be a whole number from 0 to {max} (got {})",
                 preview(&value)

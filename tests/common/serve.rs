@@ -185,8 +185,13 @@ impl Server {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> ExitStatus {
+        signal(self.pid(), "TERM");
+        self.wait_exit()
+    }
+
+    /// Waits for the process to exit (after a signal sent by the test).
+    pub fn wait_exit(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        signal(child.id(), "TERM");
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
