@@ -1002,5 +1002,43 @@ fn ctrl_c_stops_it_cleanly_too() {
     srv::signal(pid, "INT");
     let status = server.wait_exit();
     assert!(status.success(), "exit status {status}");
-    wait_for(|| server.log_text().contains("stopped"), "the last log line");
+    wait_for(
+        || server.log_text().contains("stopped"),
+        "the last log line",
+    );
+}
+
+#[test]
+fn a_long_article_spans_batches_and_comes_back_whole() {
+    // Batches of 3 sentences: the seed article takes many, shared with another request.
+    let server = srv::start(&["--max-batch-sentences", "3", "--max-batch-wait", "20"]);
+    let article = common::seed_text();
+    let other = {
+        let address = server.address.clone();
+        std::thread::spawn(move || {
+            let body = json!({"q": [FRENCH[0], FRENCH[1]], "source": "fr"}).to_string();
+            srv::request(
+                &address,
+                "POST",
+                "/translate",
+                &[("Content-Type", "application/json")],
+                body.as_bytes(),
+            )
+        })
+    };
+    let a = server.post_json(
+        "/v2/translate",
+        &json!({"text": [article.as_str()], "target_lang": "EN"}),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json()["translations"][0]["text"],
+        reference().text(&article)
+    );
+    let b = other.join().unwrap();
+    assert_eq!(
+        b.json()["translatedText"],
+        json!([reference().text(FRENCH[0]), reference().text(FRENCH[1])])
+    );
+    assert!(server.metric("traduire_batch_sentences_count") >= 3.0);
 }
