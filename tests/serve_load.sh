@@ -22,12 +22,17 @@ ROOT=$(pwd)
 BIN=${1:-$ROOT/target/debug/traduire}
 [ -x "$BIN" ] || { echo "serve load test: $BIN not found (cargo build first)" >&2; exit 1; }
 
-if ! command -v hey >/dev/null; then
-    echo "serve load test: installing Debian's hey" >&2
+missing=()
+command -v hey >/dev/null || missing+=(hey)
+command -v curl >/dev/null || missing+=(curl)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "serve load test: installing Debian's ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
-    { command -v apt-get >/dev/null && apt-get update -qq >/dev/null && apt-get install -y -qq hey >/dev/null; } ||
-        { echo "serve load test: FAILED: cannot install the load generator (apt-get install hey; are Debian's mirrors reachable, and are we root?)" >&2; exit 1; }
-    command -v hey >/dev/null || { echo "serve load test: FAILED: hey still missing after apt-get install hey" >&2; exit 1; }
+    { command -v apt-get >/dev/null && apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; } ||
+        { echo "serve load test: FAILED: cannot install ${missing[*]} (apt-get install ${missing[*]}; are Debian's mirrors reachable, and are we root?)" >&2; exit 1; }
+    for cmd in "${missing[@]}"; do
+        command -v "$cmd" >/dev/null || { echo "serve load test: FAILED: $cmd still missing after apt-get install" >&2; exit 1; }
+    done
 fi
 
 WORK=$(mktemp -d /tmp/traduire-serve-load.XXXXXX)
