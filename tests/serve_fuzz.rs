@@ -140,7 +140,133 @@ fn content_type() -> impl Strategy<Value = Option<String>> {
     ]
 }
 
+/// Text that stresses the segmenter and tokenizer (as tests/fuzz.rs).
+fn hostile_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        any::<String>(),
+        "[\\x00-\\x1f\\x7f\\u{80}-\\u{9f}]{0,6}",
+        "[a-zA-ZéèàçœÉ0-9 .,;:!?'’()«»\\-—…\\u{a0}\\u{202f}]{0,40}",
+        Just("M. Dupont est arrivé. ".to_string()),
+        Just("\n\n".to_string()),
+        Just("</s> <unk> <pad> ".to_string()),
+        Just("<p>Bonjour <a href=\"x\">toi</a></p>".to_string()),
+    ];
+    prop::collection::vec(piece, 0..6).prop_map(|p| p.concat())
+}
+
+/// A JSON value of any type, hostile text in strings.
+fn value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        (0u64..6).prop_map(Value::from),
+        hostile_text().prop_map(Value::String),
+        prop::sample::select(vec![
+            "fr", "auto", "en", "EN-GB", "FR", "html", "text", "xml", "de", ""
+        ])
+        .prop_map(|s| Value::String(s.into())),
+    ];
+    leaf.prop_recursive(2, 12, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec(hostile_text().prop_map(Value::String), 0..6)
+                .prop_map(Value::Array),
+        ]
+    })
+}
+
+/// One text or an array of them.
+fn texts() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        hostile_text().prop_map(Value::String),
+        prop::collection::vec(hostile_text().prop_map(Value::String), 0..5).prop_map(Value::Array),
+    ]
+}
+
+/// A valid request of either API, then up to three fields replaced by any value, added or
+/// removed: most reach the model, the rest are refused field by field.
+fn request_object() -> impl Strategy<Value = (&'static str, Value)> {
+    let libretranslate = (texts(), prop::sample::select(vec!["fr", "fr", "auto"]), 0u64..3).prop_map(
+        |(q, source, alternatives)| {
+            ("/translate", serde_json::json!({"q": q, "source": source, "target": "en", "format": "text", "alternatives": alternatives}))
+        },
+    );
+    let deepl = (
+        prop::collection::vec(hostile_text(), 0..5),
+        prop::sample::select(vec!["EN", "EN-GB", "EN-US"]),
+    )
+        .prop_map(|(text, target)| {
+            (
+                "/v2/translate",
+                serde_json::json!({"text": text, "target_lang": target, "source_lang": "FR"}),
+            )
+        });
+    let detect = hostile_text().prop_map(|q| ("/detect", serde_json::json!({ "q": q })));
+    let name = prop::sample::select(vec![
+        "q",
+        "source",
+        "target",
+        "format",
+        "alternatives",
+        "api_key",
+        "secret",
+        "text",
+        "source_lang",
+        "target_lang",
+        "tag_handling",
+        "formality",
+        "glossary_id",
+        "auth_key",
+        "x",
+    ]);
+    let mutation = (name, prop::option::weighted(0.8, value()));
+    (
+        prop_oneof![libretranslate, deepl, detect],
+        prop::collection::vec(mutation, 0..3),
+    )
+        .prop_map(|((path, mut object), mutations)| {
+            let fields = object.as_object_mut().expect("an object");
+            for (name, value) in mutations {
+                match value {
+                    Some(v) => fields.insert(name.to_string(), v),
+                    None => fields.remove(name),
+                };
+            }
+            (path, object)
+        })
+}
+
 proptest! {
+    /// Well-formed JSON objects with hostile values, through both APIs: an answer per text
+    /// when 200, a named error otherwise, never a panic. Many of these reach the model.
+    #[test]
+    fn hostile_values_in_well_formed_requests((path, object) in request_object()) {
+        let body = object.to_string().into_bytes();
+        let (status, answer) = send("POST", path, Some("application/json"), body);
+        prop_assert!([200, 400, 403, 413, 429].contains(&status), "status {status}: {object}");
+        let json: Value = serde_json::from_slice(&answer).expect("a JSON answer");
+        if status == 200 && path == "/translate" {
+            let texts = match &object["q"] {
+                Value::Array(a) => a.len(),
+                _ => 1,
+            };
+            match &json["translatedText"] {
+                Value::Array(a) => prop_assert_eq!(a.len(), texts),
+                Value::String(_) => prop_assert!(!object["q"].is_array()),
+                other => prop_assert!(false, "translatedText is {other}"),
+            }
+        } else if status == 200 && path == "/v2/translate" {
+            let texts = object["text"].as_array().map_or(1, Vec::len);
+            prop_assert_eq!(json["translations"].as_array().map(Vec::len), Some(texts));
+        } else if status != 200 {
+            let message = json.get("error").or_else(|| json.get("message"));
+            prop_assert!(message.and_then(Value::as_str).is_some_and(|m| !m.is_empty()), "{json}");
+        }
+    }
+
     /// Any body, any content type, any route: a documented status, a JSON error naming what
     /// is wrong, never a panic.
     #[test]
