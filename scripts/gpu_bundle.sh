@@ -14,9 +14,12 @@
 # stub for linking on a machine without the driver). It builds for compute capability 90
 # (H100/H200; set CUDA_COMPUTE_CAP to change it) and writes:
 #
-#   bin/traduire        the release binary with --features cuda (debug info stripped)
-#   bin/marian_parity   the prebuilt transformers parity tests (tests/marian_parity.rs), which
+#   bin/traduire.xz     the release binary with --features cuda (debug info stripped)
+#   bin/marian_parity.xz  the prebuilt transformers parity tests (tests/marian_parity.rs), which
 #                       read their fixtures under TRADUIRE_TEST_ROOT, not the build path
+#                       (both xz-compressed: each embeds candle's CUDA kernels as PTX text,
+#                       about 60 and 45 MB uncompressed, 10 and 6 MB compressed; gpu_check.sh
+#                       unpacks them with python3's lzma)
 #   tests/fixtures/     the fixtures they read (tokenizer, tiny-swish, tiny-relu)
 #   scripts/corpus/fr.txt, bench/workload-64.json   inputs of the translate and bench steps
 #   gpu_check.sh        the check (a copy of scripts/gpu_check.sh)
@@ -104,7 +107,7 @@ step "bundle files"
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 dirty=$([ -n "$(git status --porcelain 2>/dev/null)" ] && echo true || echo false)
 python3 - "$out" "$commit" "$dirty" "$CUDA_COMPUTE_CAP" "$(rustc --version)" "$(nvcc --version | tail -1)" <<'PY'
-import hashlib, json, subprocess, sys, time
+import hashlib, json, lzma, subprocess, sys, time
 from pathlib import Path
 out, commit, dirty, cap, rustc, nvcc = sys.argv[1:]
 out = Path(out)
@@ -114,6 +117,15 @@ def needed(path):
     text = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
     return [line.split("[", 1)[1].split("]", 1)[0] for line in text.splitlines() if "(NEEDED)" in line]
 
+# The executables' needs, then the executables compressed (PTX text compresses tenfold).
+executables = {}
+for exe in ("traduire", "marian_parity"):
+    path = out / "bin" / exe
+    data = path.read_bytes()
+    executables[exe] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                        "libraries": needed(path)}
+    (out / "bin" / (exe + ".xz")).write_bytes(lzma.compress(data, preset=6))
+    path.unlink()
 files = []
 for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "MANIFEST.json"):
     data = path.read_bytes()
@@ -127,8 +139,9 @@ manifest = {
     "build": {"command": "cargo build --release --locked --features cuda; "
                          "cargo test --release --locked --features cuda --no-run --test marian_parity",
               "cuda_compute_cap": cap, "rustc": rustc, "nvcc": nvcc,
-              "stripped": "strip --strip-debug"},
-    "libraries": {exe: needed(out / "bin" / exe) for exe in ("traduire", "marian_parity")},
+              "stripped": "strip --strip-debug", "compressed": "xz (python3 lzma, preset 6)"},
+    "executables": executables,
+    "libraries": {exe: e["libraries"] for exe, e in executables.items()},
     "bytes": sum(f["bytes"] for f in files),
     "files": files,
 }

@@ -40,9 +40,9 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$results" ] || { echo "gpu_check: usage: gpu_check.sh [--bundle DIR] [--device cuda[:N]] RESULTS_DIR" >&2; exit 2; }
 if [ -z "$bundle" ]; then
-    if [ -x "$here/bin/traduire" ]; then bundle=$here; else bundle=$here/../target/gpu-bundle; fi
+    if [ -f "$here/bin/traduire.xz" ]; then bundle=$here; else bundle=$here/../target/gpu-bundle; fi
 fi
-[ -x "$bundle/bin/traduire" ] && [ -f "$bundle/MANIFEST.json" ] || {
+[ -f "$bundle/bin/traduire.xz" ] && [ -f "$bundle/MANIFEST.json" ] || {
     echo "gpu_check: no bundle at $bundle (build it on a CPU machine: bash scripts/gpu_bundle.sh)" >&2
     exit 2
 }
@@ -50,8 +50,22 @@ bundle=$(cd "$bundle" && pwd)
 command -v python3 >/dev/null || { echo "gpu_check: python3 is needed (it reads the manifest and the JSON results)" >&2; exit 2; }
 mkdir -p "$results" || exit 2
 results=$(cd "$results" && pwd)
-bin=$bundle/bin/traduire
-parity=$bundle/bin/marian_parity
+# The executables travel compressed: unpack them (and check them against the manifest).
+mkdir -p "$results/.bin"
+python3 - "$bundle" "$results/.bin" <<'PY' || { echo "gpu_check: cannot unpack the bundle's executables" >&2; exit 2; }
+import hashlib, json, lzma, os, sys
+bundle, into = sys.argv[1:]
+manifest = json.load(open(os.path.join(bundle, "MANIFEST.json")))
+for name, info in manifest["executables"].items():
+    data = lzma.decompress(open(os.path.join(bundle, "bin", name + ".xz"), "rb").read())
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
+        sys.exit(f"{name}: its contents differ from the manifest")
+    path = os.path.join(into, name)
+    open(path, "wb").write(data)
+    os.chmod(path, 0o755)
+PY
+bin=$results/.bin/traduire
+parity=$results/.bin/marian_parity
 export TRADUIRE_TEST_ROOT=$bundle
 export TRADUIRE_TEST_SCRATCH=$results/scratch
 export RAYON_NUM_THREADS=${RAYON_NUM_THREADS:-$(nproc)}
@@ -138,6 +152,7 @@ if ! run_step libraries libraries; then
     grep '^missing CUDA libraries' "$results/libraries.log" | sed 's/^/gpu_check: /'
     say "gpu_check: the binaries cannot start without these libraries: nothing else can run"
     printf '%s\n' "${summary[@]}" > "$results/summary.md"
+    rm -rf "$results/.bin"
     exit 1
 fi
 [ -f "$results/.libdirs" ] && export LD_LIBRARY_PATH="$(cat "$results/.libdirs")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -223,6 +238,6 @@ say "parity on the CPU: ${parity_line:-no result}"
 [ -f "$results/parity-gpu.log" ] && say "parity on $device: $(grep -h '^test result' "$results/parity-gpu.log" | tail -1)"
 [ -f "$results/agreement.log" ] && while IFS= read -r line; do say "$line"; done < <(grep '^agreement' "$results/agreement.log")
 say "total: $(( $(date +%s) - check_started )) s, $failed step(s) failed"
-rm -rf "$results/scratch" "$results/.libdirs"
+rm -rf "$results/scratch" "$results/.libdirs" "$results/.bin"
 printf '%s\n' "${summary[@]}" > "$results/summary.md"
 [ "$failed" -eq 0 ]

@@ -17,6 +17,7 @@ pub mod marian;
 pub mod markup;
 pub mod scoring;
 pub mod segment;
+pub mod serve;
 pub mod source;
 pub mod tokenizer;
 pub mod translator;

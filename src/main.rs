@@ -30,6 +30,9 @@ enum Command {
     /// Translate a test set and score it with BLEU, chrF and TER exactly as sacreBLEU, or
     /// compare settings (models, dtypes, beams) with paired bootstrap p-values.
     Eval(cli::eval::EvalArgs),
+    /// Serve translations over HTTP: LibreTranslate's API and DeepL's v2 API, batching
+    /// sentences across requests.
+    Serve(cli::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Score(args) => cli::score::run(args),
         Command::Corpus(args) => cli::corpus::run(args),
         Command::Eval(args) => cli::eval::run(args),
+        Command::Serve(args) => cli::serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,7 +70,7 @@ mod tests {
     use proptest::prelude::*;
     use traduire::marian::config::opus_mt_fr_en;
 
-    /// Flags of `translate` and `bench`, with values both sensible and hostile.
+    /// Flags of `translate`, `bench` and `serve`, with values both sensible and hostile.
     fn argument() -> impl Strategy<Value = Vec<String>> {
         let flag = prop::sample::select(vec![
             "--beams",
@@ -89,6 +93,20 @@ mod tests {
             "--sweep-threads",
             "--sweep-sentences",
             "--sweep-dtypes",
+            "--port",
+            "--max-batch-wait",
+            "--cache-size",
+            "--queue-limit",
+            "--char-limit",
+            "--batch-limit",
+            "--alternatives-limit",
+            "--body-limit",
+            "--request-timeout",
+            "--header-read-timeout",
+            "--body-read-timeout",
+            "--shutdown-timeout",
+            "--key-requests-per-minute",
+            "--http-threads",
         ]);
         let value = prop_oneof![
             any::<i64>().prop_map(|n| n.to_string()),
@@ -134,7 +152,7 @@ mod tests {
         /// bounds.
         #[test]
         fn options_on_arbitrary_arguments(
-            command in prop::sample::select(vec!["translate", "bench"]),
+            command in prop::sample::select(vec!["translate", "bench", "serve"]),
             args in prop::collection::vec(argument(), 0..6),
         ) {
             let mut argv = vec!["traduire".to_string(), command.to_string()];
@@ -166,6 +184,15 @@ mod tests {
                     prop_assert!(b.force_length.is_none_or(ratio_ok));
                     prop_assert!(b.sweep_batches.iter().all(|&n| n >= 1));
                     prop_assert!(b.repeat >= 1);
+                }
+                Command::Serve(s) => {
+                    let _ = s.model.runtime.options();
+                    let decode = s.decode.apply(traduire::marian::DecodeOptions::from_generation(&generation));
+                    let _ = decode.validate(&config);
+                    prop_assert!(s.max_batch_wait <= 10_000 && s.queue_limit >= 1 && s.body_limit >= 1024);
+                    prop_assert!(s.request_timeout >= 1 && s.header_read_timeout >= 1 && s.body_read_timeout >= 1);
+                    prop_assert!(s.alternatives_limit.is_none_or(|n| n < 128) && s.http_threads >= 1);
+                    prop_assert!(s.decode.batch(s.model.runtime.device).validate().is_ok());
                 }
                 Command::Segment(_) | Command::Score(_) | Command::Corpus(_) | Command::Eval(_) => {}
             }

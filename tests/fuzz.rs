@@ -10,7 +10,7 @@
 //! (arbitrary strings, control and private-use characters), every writer (round trip through a
 //! real parser where one exists), config.json and generation_config.json (arbitrary JSON in
 //! every field), decoding options. The command line's options are fuzzed in the binary's own
-//! tests (`src/main.rs`).
+//! tests (`src/main.rs`), the server's request parsing in `tests/serve_fuzz.rs`.
 
 mod common;
 

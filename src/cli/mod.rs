@@ -9,4 +9,5 @@ pub mod hints;
 pub mod progress;
 pub mod score;
 pub mod segment;
+pub mod serve;
 pub mod translate;

@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod formats;
 pub mod hub_server;
+pub mod serve;
 
 use std::path::{Path, PathBuf};
 
