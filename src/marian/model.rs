@@ -267,6 +267,16 @@ impl MarianModel {
         self.pool.current_num_threads()
     }
 
+    /// The instruction set of the float kernels the search runs on this model's logits: the
+    /// CPU engine's (so `--kernels avx2` measures AVX2 throughout), else the widest this CPU
+    /// has. Every instruction set gives the same bits.
+    pub fn float_isa(&self) -> crate::marian::kernels::Isa {
+        match &self.engine {
+            Engine::Cpu(cpu) => cpu.kernels().float,
+            Engine::Generic(_) => Kernels::detect().float,
+        }
+    }
+
     /// What runs the model, e.g. `cpu int8 (avx512)` or `candle f16 on cuda:0`.
     pub fn describe(&self) -> String {
         match &self.engine {

@@ -9,7 +9,7 @@
 use rayon::prelude::*;
 
 use super::error::{MarianError, Result};
-use super::kernels::{vector, Kernels};
+use super::kernels::vector;
 use super::model::MarianModel;
 
 /// The per-token log-probabilities of `targets[i]` given `sources[i]`. Every source and target
@@ -24,7 +24,7 @@ pub fn score(
         return Ok(Vec::new());
     }
     let config = model.config();
-    let isa = Kernels::detect().float;
+    let isa = model.float_isa();
     let longest = targets.iter().map(Vec::len).max().unwrap_or(1);
     model.run(|| {
         let encoded = model.encode(sources)?;

@@ -13,7 +13,6 @@ mod processors;
 pub use options::{DecodeOptions, MAX_LENGTH_RATIO, MAX_REPETITION_PENALTY};
 
 use super::error::Result;
-use super::kernels::Kernels;
 use super::model::MarianModel;
 use processors::{Processor, Space};
 
@@ -76,7 +75,7 @@ fn search(
         } else {
             Space::LogProbs
         },
-        isa: Kernels::detect().float,
+        isa: model.float_isa(),
     };
     model.run(|| {
         let encoded = model.encode(sources)?;

@@ -7,8 +7,9 @@
 //! Kernels, chosen once at load:
 //! - AVX-512 VNNI: `vpdpbusd` multiplies unsigned by signed bytes, so activations are shifted
 //!   by +128 and the `128 Σ_k q_jk` this adds is taken off again (precomputed per column);
-//! - AVX2: `vpmaddubsw` on `|p|` and `sign(p) q`, which cannot saturate since both are within
-//!   ±127, then `vpmaddwd` to 32 bits;
+//! - AVX2: `vpmaddubsw` on the weights' magnitudes `|q|` (once per group, shared by the rows)
+//!   and the activations signed like their weights, `sign(q) p`, which cannot saturate since
+//!   both are within ±127, then `vpmaddwd` to 32 bits;
 //! - portable Rust.
 //!
 //! All three compute the same integers, and the dequantization is the same three roundings
@@ -665,6 +666,11 @@ unsafe fn vnni<const MR: usize, const NP: usize>(blk: &Block, out: &mut [[i32; 6
 
 /// # Safety
 /// See [`micro`]; needs AVX2.
+///
+/// `vpmaddubsw` multiplies unsigned by signed bytes. The weights' magnitudes `|q|` (computed
+/// once per group and panel, shared by every row) are the unsigned side, and each activation
+/// takes its weight's sign (`vpsignb`, one per row and half-panel), so `|q| · sign(q) p = q p`
+/// exactly; both factors are within ±127, so a pair of products never saturates 16 bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<const MR: usize, const NP: usize>(blk: &Block, out: &mut [[i32; 64]; 6]) {
@@ -679,11 +685,11 @@ unsafe fn avx2<const MR: usize, const NP: usize>(blk: &Block, out: &mut [[i32; 6
         let b = blk.b.add(g * 64);
         let b0 = _mm256_loadu_si256(b.cast());
         let b1 = _mm256_loadu_si256(b.add(32).cast());
+        let (m0, m1) = (_mm256_abs_epi8(b0), _mm256_abs_epi8(b1));
         for i in 0..MR {
             let av = _mm256_set1_epi32(a_rows[i].add(g * GROUP).cast::<i32>().read_unaligned());
-            let abs = _mm256_sign_epi8(av, av);
-            let p0 = _mm256_maddubs_epi16(abs, _mm256_sign_epi8(b0, av));
-            let p1 = _mm256_maddubs_epi16(abs, _mm256_sign_epi8(b1, av));
+            let p0 = _mm256_maddubs_epi16(m0, _mm256_sign_epi8(av, b0));
+            let p1 = _mm256_maddubs_epi16(m1, _mm256_sign_epi8(av, b1));
             acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(p0, ones));
             acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(p1, ones));
         }
