@@ -39,7 +39,7 @@ traduire_cuda_env() {
                 { traduire_cuda_env_fail "python3 not found: it installs the CUDA wheels (or set CUDA_HOME to a toolkit)"; return 1; }
             python3 -m venv "$venv" ||
                 { traduire_cuda_env_fail "python3 -m venv $venv failed (Debian: apt-get install python3-venv)"; return 1; }
-            "$venv/bin/python" -m pip install -q --disable-pip-version-check "$spec" ||
+            "$venv/bin/python" -m pip install -q --no-cache-dir --disable-pip-version-check "$spec" ||
                 { traduire_cuda_env_fail "pip install $spec into $venv failed (is PyPI reachable?)"; return 1; }
         fi
         CUDA_HOME="$("$venv/bin/python" -c 'import nvidia, os; print(os.path.join(nvidia.__path__[0], "cu13"))')" ||
