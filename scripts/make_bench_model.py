@@ -24,6 +24,7 @@ OUT_DIR defaults to ${TRADUIRE_CACHE:-$HOME/.cache/traduire}/opus-mt-fr-en-rando
 Translations are meaningless (random weights); only speed matters.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -57,12 +58,18 @@ def default_out(name):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--tc-big"]
-    name = "opus-mt-tc-big-fr-en" if "--tc-big" in sys.argv[1:] else "opus-mt-fr-en"
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out_dir", nargs="?", type=Path,
+                        help="where the checkpoint goes (default: under $TRADUIRE_CACHE or ~/.cache/traduire)")
+    parser.add_argument("--tc-big", action="store_true",
+                        help="Helsinki-NLP/opus-mt-tc-big-fr-en's architecture instead of opus-mt-fr-en's")
+    args = parser.parse_args()
+    name = "opus-mt-tc-big-fr-en" if args.tc_big else "opus-mt-fr-en"
     arch = ARCHITECTURES[name]
     VOCAB, EOS = arch["vocab"], arch["eos"]
     PAD = VOCAB - 1
-    out = Path(args[0]) if args else default_out(name)
+    out = args.out_dir or default_out(name)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     cfg = opus_style_config(VOCAB, PAD, arch["d"], arch["layers"], arch["layers"], arch["heads"], arch["ffn"],
