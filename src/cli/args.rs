@@ -109,7 +109,8 @@ pub enum PrecisionArg {
     F16,
     /// bfloat16 (GPUs).
     Bf16,
-    /// 8-bit integers with f32 scales (CPU; 2.2-2.6x f32 at batch 32 with AVX-512 VNNI, 1.3-1.6x with AVX2 only).
+    /// 8-bit integers with f32 scales (CPU; at batch 32, 2.2-2.6x f32's speed with AVX-512
+    /// VNNI, 1.3-1.6x with AVX2 only).
     Int8,
 }
 
